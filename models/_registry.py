@@ -1,0 +1,100 @@
+"""A small, strict model registry.
+
+Each model family registers a builder under a unique name. Unknown names raise
+``ValueError`` listing the valid ones; a duplicate registration raises too.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_entry", "config_from_dict"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows about one model name."""
+
+    name: str
+    builder: Callable[..., nn.Module]  # builder(config) -> nn.Module
+    config_cls: type  # a frozen dataclass
+    default_config: Any  # instance of config_cls
+    description: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, config_cls: type, default_config: Any, description: str):
+    """Decorator registering ``builder(config) -> nn.Module`` under ``name``."""
+
+    def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        if not dataclasses.is_dataclass(config_cls) or not config_cls.__dataclass_params__.frozen:
+            raise TypeError(f"config of {name!r} must be a frozen dataclass")
+        _REGISTRY[name] = ModelEntry(name, builder, config_cls, default_config, description)
+        return builder
+
+    return deco
+
+
+def list_models() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """Registry entry for ``name``.
+
+    Raises:
+        ValueError: ``name`` is not registered (the message lists valid names).
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}") from None
+
+
+def config_from_dict(name: str, values: dict[str, Any] | None) -> Any:
+    """Build the model's config dataclass from a plain dict (e.g. a JSON manifest).
+
+    Lists become tuples so that the frozen config stays hashable.
+
+    Raises:
+        ValueError: unknown model, or a key that the config does not have.
+    """
+    entry = get_entry(name)
+    if not values:
+        return entry.default_config
+    fields = {f.name for f in dataclasses.fields(entry.config_cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"config of {name!r} has no field(s) {unknown}; valid: {sorted(fields)}")
+    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return dataclasses.replace(entry.default_config, **clean)
+
+
+def create_model(name: str, config: Any | None = None, **overrides: Any) -> nn.Module:
+    """Instantiate a registered model with random weights.
+
+    Args:
+        name: registered model name (see :func:`list_models`).
+        config: a config dataclass instance or a dict of fields; ``None`` for the default.
+        **overrides: fields replaced on top of ``config``.
+
+    Raises:
+        ValueError: unknown model name or config field.
+        TypeError: ``config`` is of another model's config type.
+    """
+    entry = get_entry(name)
+    if config is None or isinstance(config, dict):
+        config = config_from_dict(name, config)
+    if not isinstance(config, entry.config_cls):
+        raise TypeError(f"{name!r} takes a {entry.config_cls.__name__}, got {type(config).__name__}")
+    if overrides:
+        config = config_from_dict(name, {**dataclasses.asdict(config), **overrides})
+    return entry.builder(config)

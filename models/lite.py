@@ -1,0 +1,104 @@
+"""``lite``: our CPU real-time model.
+
+Illumination is low-frequency, so the network never sees the full-resolution frame.
+It works on a ``scale``-times smaller grid of box means (which also averages the
+sensor noise down) plus a local-contrast map, and predicts per cell
+
+* a colour gain ``G`` (3 ch), and
+* a detail weight ``a`` in [0, 1] (1 ch): how much full-resolution detail to keep.
+
+At full resolution the frame is rendered as an edge-aware, guided-filter-like blend
+``out = G * (a * x + (1 - a) * mean)``. That folds into one per-pixel, per-channel
+affine map ``out = P * x + Q`` whose coefficients are computed on the small grid and
+bilinearly up-sampled (as in the fast guided filter and HDRNet's slicing), so the
+full-resolution work is one fused multiply-add per pixel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._base import EnhancementModel
+from ._layers import UNet, luminance, pad_to_multiple
+from ._registry import register_model
+
+__all__ = ["LiteConfig", "LiteNet", "lite", "lite_coefficients"]
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    #: side of the box over which the network's grid cells average the frame.
+    scale: int = 4
+    #: U-Net widths on the small grid.
+    widths: tuple[int, ...] = (8, 16, 32, 48)
+    #: output brightness the gain starts from (mean of the LOL references is ~0.45).
+    target: float = 0.45
+
+
+class LiteNet(EnhancementModel):
+    illum_exposure = 1  # G is a gain applied to the input
+
+    def __init__(self, cfg: LiteConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.net = UNet(6, 4, cfg.widths)
+        self.pad_multiple = cfg.scale * self.net.multiple
+        with torch.no_grad():
+            self.net.head.weight.mul_(0.1)
+            self.net.head.bias.zero_()
+
+    def features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Padded frame -> (network input, box means, global mean luma)."""
+        s = self.cfg.scale
+        mean = F.avg_pool2d(x, s)
+        lum = luminance(x)
+        m1 = F.avg_pool2d(lum, s)
+        m2 = F.avg_pool2d(lum * lum, s)
+        std = (m2 - m1 * m1).clamp(min=0.0).add(1e-6).sqrt()
+        gmean = m1.mean(dim=(2, 3), keepdim=True)
+        norm = gmean + 1e-3
+        feats = torch.cat(
+            [
+                mean / norm,  # exposure-normalised colour and structure
+                std / (m1 + 0.01),  # relative local contrast: edges vs noise
+                (std / norm),
+                torch.log(norm).expand_as(m1) / 4.0,  # how dark the frame is overall
+            ],
+            dim=1,
+        )
+        return feats, mean, norm
+
+    def estimate(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        xp, _, _ = pad_to_multiple(x, self.pad_multiple)
+        feats, mean, norm = self.features(xp)
+        y = self.net(feats)
+        gain = torch.exp(y[:, :3].clamp(-6.0, 6.0)) * (self.cfg.target / norm)
+        a = torch.sigmoid(y[:, 3:4] + 2.0)
+        return torch.cat([a, mean], dim=1), gain
+
+    def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
+        assert aux is not None
+        h, w = x.shape[-2], x.shape[-1]
+        s = self.cfg.scale
+        coef = lite_coefficients(aux, illum)
+        up = F.interpolate(coef, size=(aux.shape[-2] * s, aux.shape[-1] * s), mode="bilinear", align_corners=False)
+        up = up[..., :h, :w]
+        return (up[:, :3] * x + up[:, 3:]).clamp(0.0, 1.0)
+
+
+def lite_coefficients(aux: Tensor, gain: Tensor) -> Tensor:
+    """Low-resolution affine coefficients (N, 6, h, w): P = G*a (3 ch), Q = G*(1-a)*mean (3 ch).
+
+    The full-resolution output is ``P_up * x + Q_up``; CPU kernels in ``realtime``
+    apply it without materialising the up-sampled maps.
+    """
+    a, mean = aux[:, :1], aux[:, 1:4]
+    return torch.cat([gain * a, gain * (1.0 - a) * mean], dim=1)
+
+
+@register_model("lite", LiteConfig, LiteConfig(), "CPU real-time model: low-res gain + detail grid, affine slicing")
+def lite(cfg: LiteConfig) -> LiteNet:
+    return LiteNet(cfg)

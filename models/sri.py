@@ -1,0 +1,74 @@
+"""Synthetic-Real Interaction network.
+
+A light residual CNN of 26 convolution layers (~0.89 M parameters) predicts the
+illumination I of a dark frame L; the output is L / I. To keep it light at video
+resolutions, the residual body runs on a 2x2 pixel-unshuffled frame and the tail
+pixel-shuffles the illumination back to full resolution.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._base import EnhancementModel
+from ._layers import pad_to_multiple
+from ._registry import register_model
+
+__all__ = ["SRIConfig", "SRINet", "sri"]
+
+
+@dataclass(frozen=True)
+class SRIConfig:
+    width: int = 64
+    #: residual blocks of two convs each; 1 head + 2*blocks + 1 tail convs in all.
+    blocks: int = 12
+    #: pixel-unshuffle factor of the body.
+    unshuffle: int = 2
+    #: lower bound of the illumination, guards the division.
+    eps: float = 1e-3
+    #: initial mean illumination (the tail bias starts at its logit).
+    init_illum: float = 0.12
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class SRINet(EnhancementModel):
+    illum_exposure = -1  # I is in the input's units: S = R * I
+
+    def __init__(self, cfg: SRIConfig):
+        super().__init__()
+        self.cfg = cfg
+        u = cfg.unshuffle
+        self.pad_multiple = u
+        self.head = nn.Conv2d(3 * u * u, cfg.width, 3, padding=1)
+        self.body = nn.Sequential(*[_ResBlock(cfg.width) for _ in range(cfg.blocks)])
+        self.tail = nn.Conv2d(cfg.width, u * u, 3, padding=1)
+        with torch.no_grad():
+            self.tail.weight.mul_(0.1)
+            p = torch.tensor(cfg.init_illum)
+            self.tail.bias.fill_(float(torch.log(p / (1 - p))))
+
+    def estimate(self, x: Tensor) -> tuple[None, Tensor]:
+        xp, h, w = pad_to_multiple(x, self.pad_multiple)
+        f = F.relu(self.head(F.pixel_unshuffle(xp, self.cfg.unshuffle)))
+        i = torch.sigmoid(F.pixel_shuffle(self.tail(self.body(f)), self.cfg.unshuffle))
+        return None, i[..., :h, :w]
+
+    def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
+        return (x / illum.clamp(min=self.cfg.eps)).clamp(0.0, 1.0)
+
+
+@register_model("sri", SRIConfig, SRIConfig(), "Synthetic-Real Interaction residual illumination net (26 conv, ~0.89 M)")
+def sri(cfg: SRIConfig) -> SRINet:
+    return SRINet(cfg)

@@ -1,0 +1,51 @@
+"""Shared test fixtures: device selection, RNG isolation, paths to ../shared data."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LOWLIGHT_SHARED", ROOT.parent / "shared"))
+LOL = SHARED / "data" / "lol"
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if "needs_cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_rng():
+    """Every test starts from the same seeds and leaves global RNG state as it found it."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
+        yield
+    np.random.set_state(np_state)
+    random.setstate(py_state)
+
+
+@pytest.fixture
+def lol_root() -> Path:
+    if not (LOL / "our485" / "low").is_dir():
+        pytest.skip(f"LOL data not found under {LOL}")
+    return LOL
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data not found at {SHARED}")
+    return SHARED
