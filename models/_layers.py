@@ -22,6 +22,13 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, int, int]:
     return x, h, w
 
 
+def crop_to(x: Tensor, h: int, w: int) -> Tensor:
+    """Crop the bottom/right padding added by :func:`pad_to_multiple` (a no-op when none was)."""
+    if x.shape[-2] == h and x.shape[-1] == w:
+        return x
+    return x[..., :h, :w]
+
+
 def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
 

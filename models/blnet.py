@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import EnhancementModel
-from ._layers import UNet, pad_to_multiple
+from ._layers import UNet, crop_to, pad_to_multiple
 from ._registry import register_model
 
 __all__ = ["BLNetConfig", "BLNet", "NCBCFeatures", "blnet"]
@@ -24,9 +24,9 @@ __all__ = ["BLNetConfig", "BLNet", "NCBCFeatures", "blnet"]
 @dataclass(frozen=True)
 class BLNetConfig:
     #: channel widths per U-Net level of the decomposition net (depth = len - 1).
-    decom_widths: tuple[int, ...] = (24, 48, 96)
+    decom_widths: tuple[int, ...] = (16, 32, 64, 64)
     #: channel widths per level of the enhancement net.
-    enhance_widths: tuple[int, ...] = (16, 32, 64)
+    enhance_widths: tuple[int, ...] = (16, 32, 48, 64)
 
 
 class BLNet(EnhancementModel):
@@ -53,7 +53,7 @@ class BLNet(EnhancementModel):
         xp, h, w = pad_to_multiple(x, self.pad_multiple)
         r, i = self.decompose(xp)
         l_out = self.relight(r, i)
-        return r[..., :h, :w], l_out[..., :h, :w]
+        return crop_to(r, h, w), crop_to(l_out, h, w)
 
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         assert aux is not None

@@ -50,34 +50,37 @@ class LiteNet(EnhancementModel):
             self.net.head.weight.mul_(0.1)
             self.net.head.bias.zero_()
 
-    def features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Padded frame -> (network input, box means, global mean luma)."""
+    def box_stats(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Padded frame -> per-cell box means of RGB (N,3,h,w), luma (N,1,h,w) and luma^2 (N,1,h,w).
+
+        CPU kernels may compute the same statistics straight from uint8 frames and call
+        :meth:`estimate_from_stats`.
+        """
         s = self.cfg.scale
-        mean = F.avg_pool2d(x, s)
         lum = luminance(x)
-        m1 = F.avg_pool2d(lum, s)
-        m2 = F.avg_pool2d(lum * lum, s)
+        return F.avg_pool2d(x, s), F.avg_pool2d(lum, s), F.avg_pool2d(lum * lum, s)
+
+    def estimate_from_stats(self, mean: Tensor, m1: Tensor, m2: Tensor) -> tuple[Tensor, Tensor]:
+        """Grid statistics (see :meth:`box_stats`) -> (aux, gain) as :meth:`estimate` returns them."""
         std = (m2 - m1 * m1).clamp(min=0.0).add(1e-6).sqrt()
-        gmean = m1.mean(dim=(2, 3), keepdim=True)
-        norm = gmean + 1e-3
+        norm = m1.mean(dim=(2, 3), keepdim=True) + 1e-3
         feats = torch.cat(
             [
                 mean / norm,  # exposure-normalised colour and structure
                 std / (m1 + 0.01),  # relative local contrast: edges vs noise
-                (std / norm),
+                std / norm,
                 torch.log(norm).expand_as(m1) / 4.0,  # how dark the frame is overall
             ],
             dim=1,
         )
-        return feats, mean, norm
-
-    def estimate(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        xp, _, _ = pad_to_multiple(x, self.pad_multiple)
-        feats, mean, norm = self.features(xp)
         y = self.net(feats)
         gain = torch.exp(y[:, :3].clamp(-6.0, 6.0)) * (self.cfg.target / norm)
         a = torch.sigmoid(y[:, 3:4] + 2.0)
         return torch.cat([a, mean], dim=1), gain
+
+    def estimate(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        xp, _, _ = pad_to_multiple(x, self.pad_multiple)
+        return self.estimate_from_stats(*self.box_stats(xp))
 
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         assert aux is not None

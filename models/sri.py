@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import EnhancementModel
-from ._layers import pad_to_multiple
+from ._layers import crop_to, pad_to_multiple
 from ._registry import register_model
 
 __all__ = ["SRIConfig", "SRINet", "sri"]
@@ -63,7 +63,7 @@ class SRINet(EnhancementModel):
         xp, h, w = pad_to_multiple(x, self.pad_multiple)
         f = F.relu(self.head(F.pixel_unshuffle(xp, self.cfg.unshuffle)))
         i = torch.sigmoid(F.pixel_shuffle(self.tail(self.body(f)), self.cfg.unshuffle))
-        return None, i[..., :h, :w]
+        return None, crop_to(i, h, w)
 
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         return (x / illum.clamp(min=self.cfg.eps)).clamp(0.0, 1.0)

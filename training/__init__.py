@@ -1,0 +1,1 @@
+"""Training: losses, data, the training loop and evaluation of the enhancement networks."""

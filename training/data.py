@@ -1,0 +1,186 @@
+"""Training data: LOL pairs with paired augmentation, and synthetic dark/bright pairs.
+
+LOL layout: ``ROOT/low/NAME.png`` and ``ROOT/high/NAME.png``. By default the pairs of
+``../shared/data/lol/our485`` are used and a fixed, deterministic validation split is held
+out from them (eval15 is never used for training, selection or tuning).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "DataError",
+    "default_lol_root",
+    "list_pairs",
+    "split_pairs",
+    "load_rgb",
+    "PairedCrops",
+    "SyntheticConfig",
+    "synthesize_dark",
+]
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+class DataError(ValueError):
+    """Training data is missing or malformed."""
+
+
+def default_lol_root() -> Path:
+    """``$LOWLIGHT_DATA`` or ``../shared/data/lol`` beside the checkout."""
+    env = os.environ.get("LOWLIGHT_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "lol"
+
+
+def list_pairs(root: str | Path) -> list[tuple[Path, Path]]:
+    """Same-named (low, high) image pairs under ``root/low`` and ``root/high``, sorted by name.
+
+    Raises:
+        DataError: a folder is missing, empty, or a low image has no high partner.
+    """
+    root = Path(root)
+    low_dir, high_dir = root / "low", root / "high"
+    if not low_dir.is_dir() or not high_dir.is_dir():
+        raise DataError(f"{root} must contain low/ and high/ folders")
+    lows = sorted((p for p in low_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=_natural_key)
+    if not lows:
+        raise DataError(f"no images in {low_dir}")
+    pairs = []
+    for p in lows:
+        q = high_dir / p.name
+        if not q.exists():
+            raise DataError(f"{p.name} has no partner in {high_dir}")
+        pairs.append((p, q))
+    return pairs
+
+
+def _natural_key(p: Path):
+    stem = p.stem
+    return (int(stem), "") if stem.isdigit() else (math.inf, stem)
+
+
+def split_pairs(pairs: list, val_every: int = 14) -> tuple[list, list]:
+    """Deterministic split: every ``val_every``-th pair (by sorted name) is validation."""
+    val = pairs[val_every // 2 :: val_every]
+    train = [p for p in pairs if p not in val]
+    return train, val
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """uint8 HxWx3 RGB image.
+
+    Raises:
+        DataError: the file cannot be decoded as an image.
+    """
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def to_tensor(img: np.ndarray) -> Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1).float().div_(255.0)
+
+
+class PairedCrops:
+    """Random paired crops of LOL pairs held in memory.
+
+    Augmentation parameters (crop window, flips, 90-degree rotation) are drawn once per
+    sample and applied to both images of the pair.
+    """
+
+    def __init__(self, pairs: list[tuple[Path, Path]], seed: int = 0):
+        if not pairs:
+            raise DataError("no training pairs")
+        self.low = [load_rgb(a) for a, _ in pairs]
+        self.high = [load_rgb(b) for _, b in pairs]
+        for (a, _), lo, hi in zip(pairs, self.low, self.high):
+            if lo.shape != hi.shape:
+                raise DataError(f"{a.name}: low and high differ in size {lo.shape} vs {hi.shape}")
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.low)
+
+    def sample_params(self, shape: tuple[int, ...], patch: int) -> tuple[int, int, int, bool]:
+        h, w = shape[:2]
+        if h < patch or w < patch:
+            raise DataError(f"patch {patch} is larger than an image of {w}x{h}")
+        y = int(self.rng.integers(0, h - patch + 1))
+        x = int(self.rng.integers(0, w - patch + 1))
+        return y, x, int(self.rng.integers(0, 4)), bool(self.rng.integers(0, 2))
+
+    @staticmethod
+    def apply(img: np.ndarray, params: tuple[int, int, int, bool], patch: int) -> np.ndarray:
+        y, x, rot, flip = params
+        out = img[y : y + patch, x : x + patch]
+        if flip:
+            out = out[:, ::-1]
+        return np.rot90(out, rot)
+
+    def batch(self, size: int, patch: int) -> tuple[Tensor, Tensor]:
+        """(low, high) float tensors (size, 3, patch, patch) in [0, 1]."""
+        lows, highs = [], []
+        for _ in range(size):
+            k = int(self.rng.integers(0, len(self.low)))
+            params = self.sample_params(self.low[k].shape, patch)
+            lows.append(self.apply(self.low[k], params, patch))
+            highs.append(self.apply(self.high[k], params, patch))
+        lo = torch.from_numpy(np.ascontiguousarray(np.stack(lows))).permute(0, 3, 1, 2).float().div_(255.0)
+        hi = torch.from_numpy(np.ascontiguousarray(np.stack(highs))).permute(0, 3, 1, 2).float().div_(255.0)
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Synthetic dark frames made from bright ones, in linear light."""
+
+    gamma: float = 2.2
+    #: mean illumination range (linear light).
+    level: tuple[float, float] = (0.02, 0.25)
+    #: relative spread of the smooth illumination field (log-normal, low frequency).
+    field_spread: float = 0.5
+    #: coarse grid of the random field (cells across the short side).
+    field_cells: int = 4
+    #: Poisson (shot) noise: variance = shot * x, range of shot.
+    shot: tuple[float, float] = (1e-4, 4e-3)
+    #: Gaussian (read) noise std range, linear light.
+    read: tuple[float, float] = (1e-3, 8e-3)
+
+
+def synthesize_dark(high: Tensor, cfg: SyntheticConfig = SyntheticConfig(), generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Bright sRGB-ish images (N,3,H,W) in [0,1] -> (dark image, its illumination I).
+
+    A smooth random illumination field L (one channel) multiplies the image in linear light,
+    Poisson-Gaussian sensor noise is added, and the gamma is re-applied. The target I is the
+    noise-free ratio dark/high in the gamma domain, i.e. L**(1/gamma), so that dark / I
+    recovers the bright image as the S/I model output does.
+    """
+    n, _, h, w = high.shape
+    g = generator
+    lin = high.clamp(0, 1) ** cfg.gamma
+    cells = max(2, cfg.field_cells)
+    ch = cells if h <= w else max(2, round(cells * h / w))
+    cw = cells if w <= h else max(2, round(cells * w / h))
+    z = torch.randn(n, 1, ch, cw, generator=g) * cfg.field_spread
+    field = torch.exp(F.interpolate(z, size=(h, w), mode="bicubic", align_corners=False))
+    lo, hi = cfg.level
+    level = torch.exp(torch.empty(n, 1, 1, 1).uniform_(math.log(lo), math.log(hi), generator=g))
+    illum = (level * field / field.mean(dim=(2, 3), keepdim=True)).clamp(1e-3, 1.0)
+    dark = lin * illum
+    shot = torch.empty(n, 1, 1, 1).uniform_(*cfg.shot, generator=g)
+    read = torch.empty(n, 1, 1, 1).uniform_(*cfg.read, generator=g)
+    noise = torch.randn(dark.shape, generator=g) * torch.sqrt(shot * dark + read**2)
+    dark = (dark + noise).clamp(0.0, 1.0) ** (1.0 / cfg.gamma)
+    return dark, illum ** (1.0 / cfg.gamma)

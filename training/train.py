@@ -1,0 +1,428 @@
+"""Resumable training driven by recipe files (``training/recipes/NAME.json``).
+
+    python -m training.train --recipe lite [--steps-scale 0.1] [--device cuda] [--resume]
+
+A recipe names the model and its config, the data, and a list of stages; each stage
+has a kind (which loss, which parameters), a number of steps and a learning rate that
+decays with a cosine to ``lr_end``. Losses go to ``RUN/log.csv`` and ``RUN/curve.png``;
+``RUN/last.pt`` holds everything needed to resume; ``RUN/best.pt`` (+ ``.json`` manifest)
+is the checkpoint with the best PSNR on the held-out validation split of the training pairs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import models
+from models import NCBCFeatures, create_model, save_checkpoint
+
+from . import losses as L
+from .data import DataError, PairedCrops, SyntheticConfig, default_lol_root, list_pairs, load_rgb, split_pairs, synthesize_dark
+
+logger = logging.getLogger(__name__)
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+STAGE_KINDS = ("lite", "blnet_decom", "blnet_enhance", "blnet_joint", "sri_synth", "sri_real")
+
+
+class RecipeError(ValueError):
+    """A recipe file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str
+    steps: int
+    lr: float
+    lr_end: float = 1e-5
+    batch: int = 8
+    patch: int = 96
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    model: str
+    config: dict = field(default_factory=dict)
+    stages: tuple[Stage, ...] = ()
+    data_root: str | None = None
+    val_every: int = 14
+    val_interval: int = 250
+    seed: int = 0
+    loss_weights: dict = field(default_factory=dict)
+    notes: str = ""
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.stages)
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """Read a recipe by name (from ``training/recipes``) or path.
+
+    Raises:
+        RecipeError: missing file, bad JSON, unknown stage kind or model.
+    """
+    p = Path(name_or_path)
+    if not p.suffix:
+        p = RECIPES_DIR / f"{name_or_path}.json"
+    try:
+        doc = json.loads(p.read_text())
+    except FileNotFoundError as err:
+        known = ", ".join(sorted(q.stem for q in RECIPES_DIR.glob("*.json")))
+        raise RecipeError(f"no recipe {name_or_path!r} (known: {known})") from err
+    except json.JSONDecodeError as err:
+        raise RecipeError(f"recipe {p} is not valid JSON: {err}") from err
+    try:
+        stages = tuple(Stage(**s) for s in doc.pop("stages"))
+        recipe = Recipe(stages=stages, **doc)
+    except (TypeError, KeyError) as err:
+        raise RecipeError(f"recipe {p}: {err}") from err
+    models.get_entry(recipe.model)
+    for s in stages:
+        if s.kind not in STAGE_KINDS:
+            raise RecipeError(f"recipe {p}: unknown stage kind {s.kind!r}; valid: {', '.join(STAGE_KINDS)}")
+    return recipe
+
+
+def _cosine_lr(stage: Stage, step: int) -> float:
+    t = step / max(1, stage.steps - 1)
+    return stage.lr_end + 0.5 * (stage.lr - stage.lr_end) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+class Trainer:
+    """Runs a recipe's stages; everything a stage step needs is built once here."""
+
+    def __init__(self, recipe: Recipe, run_dir: Path, device: torch.device, vgg16: str | None = None, data_root: str | None = None):
+        self.recipe = recipe
+        self.run_dir = run_dir
+        self.device = device
+        torch.manual_seed(recipe.seed)
+        self.model = create_model(recipe.model, recipe.config or None).to(device)
+        root = Path(data_root or recipe.data_root or default_lol_root() / "our485")
+        pairs = list_pairs(root)
+        self.train_pairs, self.val_pairs = split_pairs(pairs, recipe.val_every)
+        self.data_root = root
+        self.data = PairedCrops(self.train_pairs, seed=recipe.seed)
+        self.val_images = [(load_rgb(a), load_rgb(b)) for a, b in self.val_pairs]
+        self.gen = torch.Generator().manual_seed(recipe.seed)
+        lw = recipe.loss_weights
+        self.decom_w = L.DecomWeights(**lw.get("decom", {}))
+        self.ncbc_w = L.NCBCWeights(**lw.get("ncbc", {}))
+        self.enh_w = L.EnhanceWeights(**lw.get("enhance", {}))
+        self.phi = NCBCFeatures().to(device)
+        self.perceptual: nn.Module | None = None
+        self.perceptual_source = "not used (weight 0)"
+        if any(s.kind in ("blnet_enhance", "blnet_joint") for s in recipe.stages) and self.enh_w.per:
+            if not vgg16:
+                raise L.PerceptualWeightsMissing(
+                    f"recipe {recipe.name!r} uses L_per (weight {self.enh_w.per}) and needs ImageNet VGG16 weights: "
+                    "pass --vgg16 PATH (torchvision format) or set loss_weights.enhance.per to 0"
+                )
+            self.perceptual = L.PerceptualLoss(L.VGG16Features.from_file(vgg16)).to(device)
+            self.perceptual_source = f"VGG16 relu3_3 from {vgg16}"
+        self.stage_idx = 0
+        self.stage_step = 0
+        self.global_step = 0
+        self.best: dict[str, Any] = {"psnr": -1.0}
+        self.elapsed = 0.0
+        self.opt: torch.optim.Optimizer | None = None
+
+    # ---------------------------------------------------------------- stages
+
+    def _params(self, kind: str) -> list[nn.Parameter]:
+        m = self.model
+        if kind == "blnet_decom":
+            return list(m.decom.parameters())
+        if kind == "blnet_enhance":
+            return list(m.enhance.parameters())
+        return list(m.parameters())
+
+    def _make_opt(self, stage: Stage) -> torch.optim.Optimizer:
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        params = self._params(stage.kind)
+        for p in params:
+            p.requires_grad_(True)
+        return torch.optim.Adam(params, lr=stage.lr)
+
+    def stage_loss(self, kind: str, lo: Tensor, hi: Tensor) -> dict[str, Tensor]:
+        m = self.model
+        if kind == "lite":
+            return L.lite_loss(m(lo), hi)
+        if kind in ("blnet_decom", "blnet_enhance", "blnet_joint"):
+            x = torch.cat([lo, hi])
+            r, i = m.decompose(x)
+            n = lo.shape[0]
+            r_low, r_high, i_low, i_high = r[:n], r[n:], i[:n], i[n:]
+            terms: dict[str, Tensor] = {}
+            total = lo.new_zeros(())
+            if kind != "blnet_enhance":
+                d = L.decom_loss(r_low, i_low, r_high, i_high, lo, hi, self.decom_w)
+                c = L.ncbc_loss(self.phi, r_low, r_high, self.ncbc_w)
+                terms.update({f"decom_{k}": v for k, v in d.items()})
+                terms.update({f"ncbc_{k}": v for k, v in c.items()})
+                total = total + d["total"] + c["total"]
+            if kind != "blnet_decom":
+                if kind == "blnet_enhance":
+                    r_low, i_low, i_high = r_low.detach(), i_low.detach(), i_high.detach()
+                l_out = m.relight(r_low, i_low)
+                e = L.enhance_loss(r_low, l_out, hi, i_high.detach(), self.perceptual, self.enh_w)
+                terms.update({f"eh_{k}": v for k, v in e.items()})
+                total = total + e["total"]
+            terms["total"] = total
+            return terms
+        if kind == "sri_synth":
+            dark, illum = synthesize_dark(hi.cpu(), SyntheticConfig(), self.gen)
+            _, pred = m.estimate(dark.to(self.device))
+            loss = L.mse(pred, illum.to(self.device))
+            return {"synth_mse": loss, "total": loss}
+        if kind == "sri_real":
+            _, pred = m.estimate(lo)
+            loss = L.mse(lo / pred.clamp(min=m.cfg.eps), hi)
+            return {"real_mse": loss, "total": loss}
+        raise ValueError(f"unknown stage kind {kind!r}")
+
+    # ---------------------------------------------------------------- validation
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, float]:
+        """PSNR / SSIM on the held-out validation pairs (uint8 outputs, full resolution)."""
+        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+        self.model.eval()
+        psnrs, ssims = [], []
+        for lo, hi in self.val_images:
+            x = torch.from_numpy(lo).permute(2, 0, 1)[None].float().div(255).to(self.device)
+            y = self.model(x)[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().cpu().numpy()
+            psnrs.append(peak_signal_noise_ratio(hi, y, data_range=255))
+            ssims.append(
+                structural_similarity(hi, y, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+            )
+        self.model.train()
+        return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}
+
+    # ---------------------------------------------------------------- persistence
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict() if self.opt is not None else {},
+            "stage_idx": self.stage_idx,
+            "stage_step": self.stage_step,
+            "global_step": self.global_step,
+            "best": self.best,
+            "elapsed": self.elapsed,
+            "torch_rng": torch.get_rng_state(),
+            "gen_rng": self.gen.get_state(),
+            "np_rng": json.dumps(self.data.rng.bit_generator.state),
+        }
+
+    def save_last(self) -> None:
+        tmp = self.run_dir / "last.pt.tmp"
+        torch.save(self.state(), tmp)
+        tmp.replace(self.run_dir / "last.pt")
+
+    def resume(self) -> bool:
+        path = self.run_dir / "last.pt"
+        if not path.exists():
+            return False
+        st = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(st["model"])
+        self.stage_idx, self.stage_step, self.global_step = st["stage_idx"], st["stage_step"], st["global_step"]
+        self.best, self.elapsed = st["best"], st["elapsed"]
+        torch.set_rng_state(st["torch_rng"])
+        self.gen.set_state(st["gen_rng"])
+        self.data.rng.bit_generator.state = json.loads(st["np_rng"])
+        if self.stage_idx < len(self.recipe.stages):
+            self.opt = self._make_opt(self.recipe.stages[self.stage_idx])
+            if st["opt"]:
+                self.opt.load_state_dict(st["opt"])
+        logger.info("resumed %s at step %d", self.run_dir, self.global_step)
+        return True
+
+    def save_best(self, metrics: dict[str, float]) -> None:
+        r = self.recipe
+        save_checkpoint(
+            self.model,
+            r.model,
+            self.run_dir / "best.pt",
+            data={
+                "train": f"{self.data_root} ({len(self.train_pairs)} pairs)",
+                "validation": [a.name for a, _ in self.val_pairs],
+                "validation_rule": f"every {r.val_every}th pair by sorted name, held out",
+            },
+            recipe={"name": r.name, "stages": [s.__dict__ for s in r.stages], "loss_weights": r.loss_weights, "notes": r.notes},
+            perceptual=self.perceptual_source,
+            trained_on=_device_name(self.device),
+            training={"step": self.global_step, "seconds": round(self.elapsed, 1)},
+            metrics={"validation": metrics},
+        )
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self, log_every: int = 25) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        r = self.recipe
+        log_path = self.run_dir / "log.csv"
+        new_log = not log_path.exists() or self.global_step == 0
+        logf = open(log_path, "w" if new_log else "a", newline="")
+        writer = csv.writer(logf)
+        if new_log:
+            writer.writerow(["step", "stage", "kind", "lr", "loss", "terms", "val_psnr", "val_ssim", "seconds"])
+        bar = tqdm(total=r.total_steps, initial=self.global_step, desc=f"train {r.name}", unit="step", dynamic_ncols=True)
+        self.model.train()
+        try:
+            while self.stage_idx < len(r.stages):
+                stage = r.stages[self.stage_idx]
+                if self.opt is None:
+                    self.opt = self._make_opt(stage)
+                while self.stage_step < stage.steps:
+                    t0 = time.perf_counter()
+                    lr = _cosine_lr(stage, self.stage_step)
+                    for g in self.opt.param_groups:
+                        g["lr"] = lr
+                    lo, hi = self.data.batch(stage.batch, stage.patch)
+                    terms = self.stage_loss(stage.kind, lo.to(self.device), hi.to(self.device))
+                    self.opt.zero_grad(set_to_none=True)
+                    terms["total"].backward()
+                    torch.nn.utils.clip_grad_norm_(self._params(stage.kind), 1.0)
+                    self.opt.step()
+                    self.stage_step += 1
+                    self.global_step += 1
+                    self.elapsed += time.perf_counter() - t0
+                    bar.update(1)
+                    val = None
+                    last = self.stage_idx == len(r.stages) - 1 and self.stage_step == stage.steps
+                    if self.global_step % r.val_interval == 0 or last:
+                        tv = time.perf_counter()
+                        val = self.validate()
+                        self.elapsed += time.perf_counter() - tv
+                        if val["psnr"] > self.best["psnr"]:
+                            self.best = {**val, "step": self.global_step}
+                            self.save_best(val)
+                        self.save_last()
+                        bar.set_postfix(val_psnr=f"{val['psnr']:.2f}", best=f"{self.best['psnr']:.2f}")
+                    if val is not None or self.global_step % log_every == 0:
+                        writer.writerow(
+                            [
+                                self.global_step,
+                                stage.name or stage.kind,
+                                stage.kind,
+                                f"{lr:.3g}",
+                                f"{terms['total'].item():.5f}",
+                                json.dumps({k: round(v.item(), 5) for k, v in terms.items() if k != "total"}),
+                                f"{val['psnr']:.3f}" if val else "",
+                                f"{val['ssim']:.4f}" if val else "",
+                                round(self.elapsed, 1),
+                            ]
+                        )
+                        logf.flush()
+                self.stage_idx += 1
+                self.stage_step = 0
+                self.opt = None
+            self.save_last()
+        finally:
+            bar.close()
+            logf.close()
+        plot_curve(log_path, self.run_dir / "curve.png")
+        return {"best": self.best, "steps": self.global_step, "seconds": self.elapsed}
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def plot_curve(log_csv: Path, png: Path) -> None:
+    """Loss (log scale) and validation PSNR against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, loss, vs, vp = [], [], [], []
+    with open(log_csv) as f:
+        for row in csv.DictReader(f):
+            steps.append(int(row["step"]))
+            loss.append(float(row["loss"]))
+            if row["val_psnr"]:
+                vs.append(int(row["step"]))
+                vp.append(float(row["val_psnr"]))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(steps, loss, lw=1, label="training loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if vp:
+        ax2 = ax.twinx()
+        ax2.plot(vs, vp, "o-", color="tab:orange", ms=3, label="val PSNR")
+        ax2.set_ylabel("validation PSNR (dB)")
+    ax.set_title(log_csv.parent.name)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def scaled(recipe: Recipe, factor: float) -> Recipe:
+    """The recipe with every stage's steps multiplied by ``factor`` (for smoke runs)."""
+    from dataclasses import replace
+
+    stages = tuple(replace(s, steps=max(1, int(round(s.steps * factor)))) for s in recipe.stages)
+    return replace(recipe, stages=stages, val_interval=max(1, int(round(recipe.val_interval * factor))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", required=True, help="recipe name in training/recipes or a path to a JSON recipe")
+    ap.add_argument("--run-dir", default=None, help="output folder (default runs/RECIPE)")
+    ap.add_argument("--data", default=None, help="folder with low/ and high/ training pairs (default ../shared/data/lol/our485)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps (smoke runs)")
+    ap.add_argument("--vgg16", default=None, help="torchvision-format ImageNet VGG16 weights for L_per")
+    ap.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        recipe = load_recipe(args.recipe)
+        if args.steps_scale != 1.0:
+            recipe = scaled(recipe, args.steps_scale)
+        run_dir = Path(args.run_dir or Path("runs") / recipe.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        trainer = Trainer(recipe, run_dir, torch.device(args.device), vgg16=args.vgg16, data_root=args.data)
+        if args.resume:
+            trainer.resume()
+        elif (run_dir / "last.pt").exists():
+            raise RecipeError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir")
+        result = trainer.run()
+    except (RecipeError, DataError, L.PerceptualWeightsMissing, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: resume with --resume", file=sys.stderr)
+        return 130
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
