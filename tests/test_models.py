@@ -1,0 +1,149 @@
+"""Model registry, contract (shapes, ranges, any frame size), gradients and checkpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import models
+from models import CheckpointError, create_model, list_models, load_checkpoint, save_checkpoint
+
+NAMES = ["blnet", "lite", "sri"]
+
+
+def test_registry_lists_models_and_rejects_unknown():
+    assert list_models() == NAMES
+    with pytest.raises(ValueError, match="valid models: blnet, lite, sri"):
+        create_model("zero_dce")
+
+
+def test_registry_rejects_duplicates_and_bad_config():
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_model("lite", models.LiteConfig, models.LiteConfig(), "dup")(lambda c: None)
+    with pytest.raises(ValueError, match="no field"):
+        create_model("lite", {"not_a_field": 3})
+    with pytest.raises(TypeError):
+        create_model("lite", models.SRIConfig())
+
+
+def test_configs_are_frozen():
+    cfg = models.LiteConfig()
+    with pytest.raises(Exception):
+        cfg.scale = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("hw", [(37, 53), (64, 96), (1, 1)])
+def test_output_shape_and_range_on_any_size(name, hw):
+    m = create_model(name).eval()
+    x = torch.rand(2, 3, *hw)
+    with torch.no_grad():
+        y = m(x)
+        aux, illum = m.estimate(x)
+        y2 = m.render(x, aux, illum)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+    assert y.min() >= 0.0 and y.max() <= 1.0
+    torch.testing.assert_close(y, y2)
+
+
+def test_blnet_split_is_retinex():
+    m = create_model("blnet").eval()
+    x = torch.rand(1, 3, 37, 53)
+    with torch.no_grad():
+        r, l_out = m.estimate(x)
+    assert r.shape == (1, 3, 37, 53) and l_out.shape == (1, 1, 37, 53)
+    assert 0 <= r.min() and r.max() <= 1 and 0 <= l_out.min() and l_out.max() <= 1
+    torch.testing.assert_close(m(x), (r * l_out).clamp(0, 1))
+
+
+def test_sri_matches_paper_size():
+    m = create_model("sri")
+    convs = [k for k in m.modules() if isinstance(k, torch.nn.Conv2d)]
+    assert len(convs) == 26
+    n = sum(p.numel() for p in m.parameters())
+    assert 0.85e6 < n < 0.93e6
+
+
+def test_sri_guards_division():
+    m = create_model("sri").eval()
+    x = torch.rand(1, 3, 8, 8)
+    y = m.render(x, None, torch.zeros(1, 1, 8, 8))
+    assert torch.isfinite(y).all() and y.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_reach_every_parameter(name):
+    m = create_model(name).train()
+    x = torch.rand(2, 3, 64, 64)
+    target = torch.rand(2, 3, 64, 64)
+    loss = (m(x) - target).abs().mean()
+    if name == "blnet":  # R and I of the decomposition are also supervised in training
+        r, i = m.decompose(x)
+        loss = loss + r.mean() + i.mean()
+    loss.backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    assert not missing, f"no gradient for {missing}"
+
+
+def test_lite_stats_path_matches_estimate():
+    m = create_model("lite").eval()
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        a1, g1 = m.estimate(x)
+        a2, g2 = m.estimate_from_stats(*m.box_stats(x))
+    torch.testing.assert_close(a1, a2)
+    torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_round_trip_is_exact(tmp_path, name):
+    m = create_model(name).eval()
+    mpath = save_checkpoint(m, name, tmp_path / name, data={"train": "synthetic"}, metrics={"val": {"psnr": 1.0}})
+    doc = json.loads(mpath.read_text())
+    for key in ("model", "config", "input_contract", "data", "metrics", "sha256"):
+        assert key in doc
+    m2, manifest = load_checkpoint(tmp_path / f"{name}.pt")
+    assert manifest["model"] == name
+    sd1, sd2 = m.state_dict(), m2.state_dict()
+    assert sd1.keys() == sd2.keys()
+    for k in sd1:
+        assert torch.equal(sd1[k], sd2[k]), k
+    x = torch.rand(1, 3, 37, 53)
+    with torch.no_grad():
+        assert torch.equal(m(x), m2(x))
+
+
+def test_checkpoint_detects_tampering(tmp_path):
+    m = create_model("lite")
+    save_checkpoint(m, "lite", tmp_path / "lite")
+    with open(tmp_path / "lite.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(CheckpointError, match="does not match its manifest"):
+        load_checkpoint(tmp_path / "lite.pt")
+
+
+def test_checkpoint_missing_manifest(tmp_path):
+    torch.save(create_model("lite").state_dict(), tmp_path / "w.pt")
+    with pytest.raises(CheckpointError, match="no manifest"):
+        load_checkpoint(tmp_path / "w.pt")
+
+
+def test_non_default_config_survives_round_trip(tmp_path):
+    m = create_model("lite", scale=8)
+    save_checkpoint(m, "lite", tmp_path / "l8")
+    m2, _ = load_checkpoint(tmp_path / "l8.pt")
+    assert m2.cfg.scale == 8 and m2.cfg.widths == m.cfg.widths
+
+
+@pytest.mark.parametrize("name", models.available_pretrained())
+def test_shipped_weights_load_and_carry_their_contract(name):
+    m, manifest = models.load_pretrained(name)
+    assert manifest["model"] == name
+    assert manifest["input_contract"]["range"] == [0.0, 1.0]
+    assert "eval15" in manifest.get("metrics", {}), "shipped weights must record their eval15 scores"
+    tiny = torch.finfo(torch.float32).tiny
+    for p in m.state_dict().values():
+        if p.is_floating_point():
+            assert not ((p != 0) & (p.abs() < tiny)).any(), "subnormal weights slow CPU convolutions"
