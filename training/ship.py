@@ -1,0 +1,95 @@
+"""Ship a trained run: evaluate its best checkpoint, write it to ``models/weights``.
+
+    python -m training.ship --run runs/lite [--eval DIR] [--pictures docs/images]
+
+The checkpoint selected on the validation split (``RUN/best.pt``) is scored on the
+validation split and on LOL eval15 (full table), and written with both results in its
+manifest. It is never re-selected on eval15. A picture of input | output | reference for
+two eval15 images goes to ``--pictures``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from models import WEIGHTS_DIR, load_checkpoint, save_checkpoint
+
+from .data import default_lol_root, list_pairs, load_rgb, split_pairs
+from .evaluate import evaluate_model, format_table, run_evaluation
+
+PICTURE_IMAGES = ("1", "111")
+
+
+def flops_at(model: torch.nn.Module, h: int = 720, w: int = 1280) -> int:
+    """Floating-point operations of one forward pass at (h, w) (multiply-add = 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(torch.rand(1, 3, h, w))
+    return int(counter.get_total_flops())
+
+
+def picture(model: torch.nn.Module, pairs: dict[str, tuple[Path, Path]], names, path: Path, width: int = 360) -> None:
+    """Rows of input | output | reference, each panel ``width`` pixels wide."""
+    rows = []
+    for n in names:
+        lo, hi = load_rgb(pairs[n][0]), load_rgb(pairs[n][1])
+        with torch.inference_mode():
+            x = torch.from_numpy(lo).permute(2, 0, 1)[None].float().div(255)
+            y = model(x)[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
+        h = round(lo.shape[0] * width / lo.shape[1])
+        panels = [cv2.resize(im, (width, h), interpolation=cv2.INTER_AREA) for im in (lo, y, hi)]
+        rows.append(np.concatenate([np.concatenate([p, np.full((h, 4, 3), 255, np.uint8)], 1) for p in panels], 1)[:, :-4])
+    img = np.concatenate(rows, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.ship", description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, help="training run folder holding best.pt")
+    ap.add_argument("--eval", default=None, help="evaluation pairs (default ../shared/data/lol/eval15)")
+    ap.add_argument("--dest", default=str(WEIGHTS_DIR))
+    ap.add_argument("--pictures", default="docs/images")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    model, manifest = load_checkpoint(run / "best.pt")
+    name = manifest["model"]
+    eval_root = Path(args.eval or default_lol_root() / "eval15")
+    _, val_pairs = split_pairs(list_pairs(default_lol_root() / "our485"))
+    val_names = manifest.get("data", {}).get("validation")
+    if val_names and [a.name for a, _ in val_pairs] != val_names:
+        print("error: the validation split differs from the one used in training", file=sys.stderr)
+        return 2
+    val = evaluate_model(model, val_pairs, progress=False)
+    eval_pairs = list_pairs(eval_root)
+    table = run_evaluation(model, eval_pairs, name, progress=True)
+    print(format_table(table))
+    metrics = {
+        "validation": {"pairs": len(val_pairs), **val["mean"]},
+        "eval15": {"pairs": len(eval_pairs), **table["rows"]["model"]["mean"]},
+        "eval15_references": {k: v["mean"] for k, v in table["rows"].items() if k != "model"},
+        "protocol": "uint8 outputs, full 600x400, plain PSNR (no GT-mean rescaling); SSIM skimage gaussian sigma 1.5 on RGB; dE = mean CIE76",
+        "flops_1280x720": flops_at(model),
+    }
+    keep = {k: v for k, v in manifest.items() if k not in ("format", "model", "config", "input_contract", "parameters", "weights_file", "sha256", "metrics")}
+    save_checkpoint(model, name, Path(args.dest) / f"{name}.pt", **keep, metrics=metrics)
+    by_name = {a.stem: (a, b) for a, b in eval_pairs}
+    names = [n for n in PICTURE_IMAGES if n in by_name] or list(by_name)[:2]
+    picture(model, by_name, names, Path(args.pictures) / f"{name}_eval15.png")
+    print(json.dumps({k: metrics[k] for k in ("validation", "flops_1280x720")}, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
