@@ -1,0 +1,72 @@
+"""Typed errors of the real-time pipeline.
+
+Every class also inherits the builtin that fits it, so callers may catch either.
+``exit_code`` is what ``run_stream`` exits with when the error reaches it: 2 for
+bad usage or unusable input/output, 1 for failures while running.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "PipelineError",
+    "SourceError",
+    "FrameFormatError",
+    "SinkError",
+    "OutputExistsError",
+    "EngineError",
+    "BackendUnavailableError",
+    "StageError",
+]
+
+
+class PipelineError(Exception):
+    """Base class of all pipeline errors."""
+
+    exit_code: int = 1
+
+
+class SourceError(PipelineError, OSError):
+    """An input cannot be opened or read (missing, empty, not a video, no camera)."""
+
+    exit_code = 2
+
+
+class FrameFormatError(PipelineError, ValueError):
+    """An input holds data the pipeline cannot use (unsupported image, bad frame shape)."""
+
+    exit_code = 2
+
+
+class SinkError(PipelineError, OSError):
+    """An output cannot be created or written."""
+
+    exit_code = 2
+
+
+class OutputExistsError(SinkError, FileExistsError):
+    """The output exists and overwriting was not allowed."""
+
+
+class EngineError(PipelineError, RuntimeError):
+    """The model or its backend cannot be loaded or run."""
+
+    exit_code = 1
+
+
+class BackendUnavailableError(EngineError):
+    """The requested inference backend cannot be used here (a usage error)."""
+
+    exit_code = 2
+
+
+class StageError(PipelineError, RuntimeError):
+    """A pipeline stage failed; the original error is chained as ``__cause__``.
+
+    ``exit_code`` is the original error's when it has one (e.g. an unsupported image
+    met while streaming a folder is still a usage error), else 1.
+    """
+
+    def __init__(self, stage: str, error: BaseException):
+        self.stage = stage
+        self.error = error
+        self.exit_code = int(getattr(error, "exit_code", 1))
+        super().__init__(f"{stage} stage failed: {error}")

@@ -1,0 +1,100 @@
+"""Synthetic test and benchmark clips (dark, noisy, moving content), written with PyAV."""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import av
+import numpy as np
+
+__all__ = ["write_clip", "dark_frames"]
+
+
+def dark_frames(n: int, width: int, height: int, seed: int = 0, level: float = 0.12, noise: float = 6.0):
+    """Yield ``n`` dark RGB uint8 frames: moving gradients and shapes plus noise.
+
+    Noise is drawn from a fixed pool of pre-computed fields, so generating a long
+    720p clip stays cheap.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    pool = [rng.normal(0.0, noise, (height, width, 3)).astype(np.float32) for _ in range(4)]
+    for i in range(n):
+        t = i / max(1, n)
+        r = 0.5 + 0.5 * np.sin(xx / max(8, width / 6) + 6.28 * t)
+        g = 0.5 + 0.5 * np.cos(yy / max(6, height / 5) - 6.28 * t)
+        b = ((xx + yy + i * 4) % max(16, width // 4)) / max(16, width // 4)
+        img = np.stack([r, g, b], axis=-1) * (255.0 * level)
+        cx, cy = int((0.2 + 0.6 * t) * width), height // 2
+        s = max(2, height // 6)
+        img[max(0, cy - s): cy + s, max(0, cx - s): cx + s] += 255.0 * level
+        img += pool[i % len(pool)]
+        yield np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_clip(
+    path: str | os.PathLike,
+    n_frames: int = 12,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 24,
+    audio: str | None = None,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    codec: str = "libx264",
+    options: dict | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write a small dark clip.
+
+    Args:
+        path: output (.mp4, .mkv, .ts ...).
+        n_frames, size, fps: length, (width, height), nominal rate.
+        audio: None, or an audio encoder ("aac", "mp2", "pcm_s16le") for a 48 kHz tone
+            as long as the video.
+        pts: explicit video timestamps in ``time_base`` units (variable frame rate).
+        time_base: time base of ``pts`` (default 1/fps).
+        codec, options: video encoder and its options (default libx264 ultrafast).
+    """
+    path = Path(path)
+    w, h = size
+    tb = time_base or Fraction(1, fps)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        vs.options = options if options is not None else ({"preset": "ultrafast"} if codec == "libx264" else {})
+        ast = None
+        if audio:
+            ast = out.add_stream(audio, rate=48000)
+            ast.layout = "mono"
+        a_done = 0
+        frame_size = 1152 if audio == "mp2" else 1024
+        fmt = "s16" if audio == "pcm_s16le" else ("s16" if audio == "mp2" else "fltp")
+        for i, img in enumerate(dark_frames(n_frames, w, h, seed)):
+            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+            vf.pts = int(pts[i]) if pts is not None else i
+            vf.time_base = tb
+            for pkt in vs.encode(vf):
+                out.mux(pkt)
+            if ast is not None:
+                t_end = float((vf.pts + 1) * tb) if pts is not None else (i + 1) / fps
+                while a_done < t_end * 48000:
+                    k = np.arange(a_done, a_done + frame_size)
+                    tone = 0.1 * np.sin(2 * np.pi * 330.0 * k / 48000)
+                    arr = (tone * 32767).astype(np.int16)[None] if fmt == "s16" else tone.astype(np.float32)[None]
+                    af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+                    af.sample_rate = 48000
+                    af.pts = a_done
+                    af.time_base = Fraction(1, 48000)
+                    for pkt in ast.encode(af):
+                        out.mux(pkt)
+                    a_done += frame_size
+        for pkt in vs.encode(None):
+            out.mux(pkt)
+        if ast is not None:
+            for pkt in ast.encode(None):
+                out.mux(pkt)
+    return path

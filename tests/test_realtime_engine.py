@@ -1,0 +1,147 @@
+"""InferenceEngine: uint8 in/out matches the model's own torch forward, smoothing
+resets on a new segment, channel order, and the CUDA ring (GPU only)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import models
+from realtime import EngineError, Frame, InferenceEngine
+
+
+def _frames(n: int, h: int = 48, w: int = 64, seed: int = 0, level: int = 50) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, level, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _reference(model, img: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+    with torch.inference_mode():
+        y = model(x)
+    return (y[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("name", ["lite", "sri"])
+def test_engine_matches_model_forward(name):
+    model = models.create_model(name).eval()
+    eng = InferenceEngine(model, name, torch.device("cpu"), backend="cpu", temporal_strength=0.0)
+    for i, img in enumerate(_frames(3, 50, 70)):  # odd-ish size: padding inside the model
+        out = eng.process(Frame(img, i))
+        assert len(out) == 1 and out[0].result.shape == img.shape and out[0].result.dtype == np.uint8
+        diff = np.abs(out[0].result.astype(int) - _reference(model, img).astype(int))
+        assert diff.max() <= 2, (name, diff.max())
+    assert eng.flush() == []
+
+
+def test_bgr_frames_give_the_rgb_result():
+    model = models.create_model("lite").eval()
+    img = _frames(1)[0]
+    a = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0).process(Frame(img, 0))[0].result.copy()
+    b = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0).process(
+        Frame(np.ascontiguousarray(img[..., ::-1]), 0, color="bgr"))[0].result
+    assert np.array_equal(a, b)
+
+
+def test_smoothing_restarts_on_a_new_segment():
+    model = models.create_model("lite").eval()
+    bright, dark = _frames(1, level=200, seed=1)[0], _frames(1, level=30, seed=2)[0]
+    fresh = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.95)
+    expect = fresh.process(Frame(dark, 0, reset=True))[0].result.copy()
+    eng = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.95)
+    for i in range(5):
+        eng.process(Frame(bright, i, reset=i == 0))
+    eng.process(Frame(dark, 5))
+    restarted = eng.process(Frame(dark, 6, reset=True))[0].result.copy()
+    assert np.array_equal(restarted, expect)
+    calls = []
+    reset = eng.smoother.reset
+    eng.smoother.reset = lambda: (calls.append(1), reset())
+    for i, flag in enumerate([True, False, False, True, False]):
+        eng.process(Frame(dark, i, reset=flag))
+    assert len(calls) == 2
+
+
+def test_output_ring_is_reused_not_reallocated():
+    model = models.create_model("lite").eval()
+    eng = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, out_ring=3)
+    ptrs = [eng.process(Frame(img, i))[0].result.ctypes.data for i, img in enumerate(_frames(7))]
+    assert len(set(ptrs)) == 3 and ptrs[0] == ptrs[3] == ptrs[6]
+
+
+def test_bad_frame_is_a_typed_error():
+    eng = InferenceEngine(models.create_model("lite").eval(), "lite", torch.device("cpu"))
+    with pytest.raises(EngineError, match="uint8"):
+        eng.process(Frame(np.zeros((8, 8), np.float32), 0))
+
+
+@pytest.mark.needs_cuda
+def test_cuda_ring_matches_cpu_and_keeps_order():
+    dev = torch.device("cuda")
+    model = models.create_model("lite").eval()
+    ref = InferenceEngine(model, "lite", torch.device("cpu"), backend="cpu", temporal_strength=0.0)
+    frames = _frames(7)
+    want = [ref.process(Frame(img, i))[0].result.copy() for i, img in enumerate(frames)]
+    eng = InferenceEngine(models.create_model("lite").eval().to(dev).requires_grad_(False), "lite", dev,
+                          backend="cuda", temporal_strength=0.0, cuda_slots=3)
+    eng.model.load_state_dict(model.state_dict())
+    got = []
+    for i, img in enumerate(frames):
+        got += [(f.index, f.result.copy()) for f in eng.process(Frame(img, i))]
+        assert len(got) <= i + 1
+    got += [(f.index, f.result.copy()) for f in eng.flush()]
+    assert [i for i, _ in got] == list(range(7))
+    for (_, g), w in zip(got, want):
+        assert np.abs(g.astype(int) - w.astype(int)).max() <= 3  # FP16 on the GPU
+
+
+def _smooth_rgb(h: int = 48, w: int = 64) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(3)
+    return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (7, 7), 0)
+
+
+def test_torch_i420_conversions_match_opencv():
+    import cv2
+
+    from realtime.colour import i420_to_rgb, rgb_to_i420
+
+    rgb = _smooth_rgb()
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    back = (i420_to_rgb(torch.from_numpy(yuv))[0].permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
+    assert np.abs(back.astype(int) - cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)).max() <= 1
+    mine = rgb_to_i420(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255).numpy().astype(int)
+    assert np.abs(mine[:48] - yuv[:48]).max() <= 1  # luma as OpenCV
+    # chroma: OpenCV samples the top-left pixel of each 2x2 block, we average it
+    small = cv2.resize(rgb, (32, 24), interpolation=cv2.INTER_AREA)
+    ref = cv2.cvtColor(np.repeat(np.repeat(small, 2, 0), 2, 1), cv2.COLOR_RGB2YUV_I420).astype(int)
+    assert np.abs(mine[48:] - ref[48:]).max() <= 2
+
+
+def test_i420_frames_give_the_rgb_result():
+    import cv2
+
+    rgb = _smooth_rgb()
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    model = models.create_model("lite").eval()
+    a = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0).process(
+        Frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), 0))[0].result.copy()
+    f = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0).process(Frame(yuv, 0, color="yuv420p"))[0]
+    assert f.size == (48, 64) and np.array_equal(f.result_rgb(), a)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_i420_in_and_out():
+    import cv2
+
+    dev = torch.device("cuda")
+    model = models.create_model("lite").eval()
+    rgb = _smooth_rgb()
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    want = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0).process(
+        Frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), 0))[0].result.copy()
+    eng = InferenceEngine(model.to(dev), "lite", dev, backend="cuda", temporal_strength=0.0, cuda_output="yuv420p")
+    got = eng.process(Frame(yuv, 0, color="yuv420p")) + eng.flush()
+    assert len(got) == 1 and got[0].result_color == "yuv420p" and got[0].result.shape == (72, 64)
+    assert np.abs(got[0].result_rgb().astype(int) - want.astype(int)).mean() < 3
