@@ -15,13 +15,14 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import models  # noqa: E402
 from calibrate.backends import BACKENDS, BackendUnavailable, build_backend  # noqa: E402
-from calibrate.tune import apply_model_options, base_models, measure_latency, parse_resolution  # noqa: E402
+from calibrate.tune import apply_model_options, base_models, candidate_latency, parse_resolution  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,13 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                     except BackendUnavailable as err:
                         print(f"| {name} | {opts or ''} | | {w}x{h} | {backend} | unavailable: {err} | | | |")
                         continue
-                    x = torch.rand(1, 3, h, w, device=cm.device, dtype=cm.dtype)
-                    if cm.device.type == "cpu":
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    with torch.inference_mode():
-                        lat = measure_latency(lambda: cm(x), cm.device, args.iters, args.warmup, args.max_seconds)
+                    frame = np.random.default_rng(0).integers(0, 64, (h, w, 3), dtype=np.uint8)  # a dark frame
+                    lat, timed = candidate_latency(cm, frame, args.iters, args.warmup, args.max_seconds)
                     row = {"model": name, "options": opts, "trained": manifest is not None, "resolution": [w, h],
-                           "backend": backend, **{k: lat[k] for k in ("median", "p99", "fps", "iters")}}
+                           "backend": backend, "timed": timed, **{k: lat[k] for k in ("median", "p99", "fps", "iters")}}
                     rows.append(row)
                     print(f"| {name} | {opts or ''} | {'yes' if manifest else 'no'} | {w}x{h} | {backend} | "
                           f"{lat['median']:.1f} | {lat['p99']:.1f} | {lat['fps']:.1f} | {lat['iters']} |", flush=True)

@@ -18,7 +18,7 @@ from torch import nn
 
 import models
 
-from .backends import BACKENDS, PROFILE_FORMAT, BackendUnavailable, ValidationFailed, build_backend
+from .backends import BACKENDS, PROFILE_FORMAT, BackendUnavailable, CompiledModel, ValidationFailed, build_backend
 from .errors import CalibrateError
 from .frames import validation_frames
 from .thresholds import (
@@ -179,6 +179,31 @@ def measure_latency(fn: Callable[[], Any], device: torch.device, iters: int, war
     }
 
 
+def candidate_latency(cm: CompiledModel, frame: np.ndarray, iters: int, warmup: int, max_seconds: float) -> tuple[dict[str, float], str]:
+    """Latency of a built backend on one uint8 RGB frame, timed the way the pipeline runs it.
+
+    On CPU the frame goes through :class:`realtime.engine.InferenceEngine` (uint8 in and
+    out; for ``lite`` the numba box-statistics and fused up-sample-and-apply kernels); on
+    CUDA the model runs on a float tensor already on the device (model only, synchronised).
+
+    Returns:
+        (latency dict of :func:`measure_latency`, a line saying what was timed)
+    """
+    if cm.device.type == "cpu":
+        from realtime.engine import InferenceEngine
+        from realtime.frame import Frame
+
+        h, w = cm.shape
+        engine = InferenceEngine(cm.model, cm.model_name, cm.device, backend=cm.backend, temporal_strength=0.0)
+        engine.prepare(h, w)
+        item = Frame(index=0, image=np.ascontiguousarray(frame))
+        return measure_latency(lambda: engine.process(item), cm.device, iters, warmup, max_seconds), "uint8 frame in/out through realtime.InferenceEngine"
+    x = frame_to_tensor(frame, cm.device, cm.dtype)
+    with torch.inference_mode():
+        lat = measure_latency(lambda: cm(x), cm.device, iters, warmup, max_seconds)
+    return lat, "float tensor in/out on the device (model only, synchronised)"
+
+
 def _device_info(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
         "type": device.type,
@@ -274,22 +299,7 @@ def tune(
                 if key not in refs_cache:
                     refs_cache[key] = reference_outputs(model, frames, cm.device)
                 row["validation"] = validate_backend(cm, model, frames, references=refs_cache[key])
-            if cm.device.type == "cpu":
-                # On CPU, time what the pipeline runs: uint8 frame in, uint8 frame out
-                # (lite: numba box statistics + network + fused up-sample-and-apply kernel).
-                from realtime.engine import InferenceEngine
-                from realtime.frame import Frame
-
-                engine = InferenceEngine(cm.model, name, cm.device, backend=cand.backend, temporal_strength=0.0)
-                engine.prepare(h, w)
-                frame = Frame(index=0, image=frames[0])
-                lat = measure_latency(lambda: engine.process(frame), cm.device, iters, warmup, max_seconds)
-                row["timed"] = "uint8 in/out through realtime.InferenceEngine"
-            else:
-                x = frame_to_tensor(frames[0], cm.device, cm.dtype)
-                with torch.inference_mode():
-                    lat = measure_latency(lambda: cm(x), cm.device, iters, warmup, max_seconds)
-                row["timed"] = "float tensor in/out on the device (model only)"
+            lat, row["timed"] = candidate_latency(cm, frames[0], iters, warmup, max_seconds)
             row["latency_ms"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in lat.items()}
             row["meets_target"] = lat[TARGET_STAT] <= budget_ms
             row["status"] = "ok"
