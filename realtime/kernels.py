@@ -294,6 +294,18 @@ def padded_grid_shape(height: int, width: int, scale: int, pad_multiple: int) ->
     return hp // scale, wp // scale
 
 
+def _u8_out(out: np.ndarray | None, H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (H, W, 3) uint8 output buffer (allocated when ``out`` is None) and its row view."""
+    if out is None:
+        out = np.empty((H, W, 3), np.uint8)
+    else:
+        _check_out(out, (H, W, 3), np.dtype(np.uint8), "out")
+    out_rows = _rows(out)
+    if out_rows is None:
+        raise ValueError(f"out must have its pixels packed within rows, got strides {out.strides}")
+    return out, out_rows
+
+
 def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndarray | None = None) -> np.ndarray:
     """Apply the ``lite`` model's low-resolution affine map to a uint8 frame.
 
@@ -329,13 +341,7 @@ def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndar
     H, W = frame.shape[0], frame.shape[1]
     if scale < 1 or coef.shape[1] * scale < H or coef.shape[2] * scale < W:
         raise ValueError(f"grid {coef.shape[1:]} x scale {scale} does not cover the frame {H}x{W}")
-    if out is None:
-        out = np.empty((H, W, 3), np.uint8)
-    else:
-        _check_out(out, (H, W, 3), np.dtype(np.uint8), "out")
-    out_rows = _rows(out)
-    if out_rows is None:
-        raise ValueError(f"out must have its pixels packed within rows, got strides {out.strides}")
+    out, out_rows = _u8_out(out, H, W)
     _lite_render_kernel(_frame_rows(frame), np.ascontiguousarray(coef), scale, out_rows)
     return out
 
@@ -436,13 +442,7 @@ def float_chw_to_u8(arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     if arr.dtype != np.float32:
         arr = arr.astype(np.float32)
     H, W = arr.shape[1], arr.shape[2]
-    if out is None:
-        out = np.empty((H, W, 3), np.uint8)
-    else:
-        _check_out(out, (H, W, 3), np.dtype(np.uint8), "out")
-    out_rows = _rows(out)
-    if out_rows is None:
-        raise ValueError(f"out must have its pixels packed within rows, got strides {out.strides}")
+    out, out_rows = _u8_out(out, H, W)
     flat = _rows(arr.transpose(1, 2, 0))
     if flat is not None:
         _float_to_u8_flat_kernel(flat, out_rows)
