@@ -49,7 +49,7 @@ def picture(model: torch.nn.Module, pairs: dict[str, tuple[Path, Path]], names, 
         rows.append(np.concatenate([np.concatenate([p, np.full((h, 4, 3), 255, np.uint8)], 1) for p in panels], 1)[:, :-4])
     img = np.concatenate(rows, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     val = evaluate_model(model, val_pairs, progress=False)
     eval_pairs = list_pairs(eval_root)
     table = run_evaluation(model, eval_pairs, name, progress=True)
-    print(format_table(table))
+    md = format_table(table)
+    print(md)
+    (run / "eval15.md").write_text(md + "\n")
     metrics = {
         "validation": {"pairs": len(val_pairs), **val["mean"]},
         "eval15": {"pairs": len(eval_pairs), **table["rows"]["model"]["mean"]},
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     save_checkpoint(model, name, Path(args.dest) / f"{name}.pt", **keep, metrics=metrics)
     by_name = {a.stem: (a, b) for a, b in eval_pairs}
     names = [n for n in PICTURE_IMAGES if n in by_name] or list(by_name)[:2]
-    picture(model, by_name, names, Path(args.pictures) / f"{name}_eval15.png")
+    picture(model, by_name, names, Path(args.pictures) / f"{name}_eval15.jpg")
     print(json.dumps({k: metrics[k] for k in ("validation", "flops_1280x720")}, indent=2, default=float))
     return 0
 
