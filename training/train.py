@@ -51,6 +51,8 @@ class Stage:
     batch: int = 8
     patch: int = 96
     name: str = ""
+    #: overrides of the recipe's loss_weights for this stage only (same keys).
+    loss_weights: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,17 +122,13 @@ class Trainer:
         self.data = PairedCrops(self.train_pairs, seed=recipe.seed)
         self.val_images = [(load_rgb(a), load_rgb(b)) for a, b in self.val_pairs]
         self.gen = torch.Generator().manual_seed(recipe.seed)
-        lw = recipe.loss_weights
-        self.decom_w = L.DecomWeights(**lw.get("decom", {}))
-        self.ncbc_w = L.NCBCWeights(**lw.get("ncbc", {}))
-        self.enh_w = L.EnhanceWeights(**lw.get("enhance", {}))
         self.phi = NCBCFeatures().to(device)
         self.perceptual: nn.Module | None = None
         self.perceptual_source = "not used (weight 0)"
-        if any(s.kind in ("blnet_enhance", "blnet_joint") for s in recipe.stages) and self.enh_w.per:
+        if any(s.kind in ("blnet_enhance", "blnet_joint") and self._weights(s.loss_weights)[2].per for s in recipe.stages):
             if not vgg16:
                 raise L.PerceptualWeightsMissing(
-                    f"recipe {recipe.name!r} uses L_per (weight {self.enh_w.per}) and needs ImageNet VGG16 weights: "
+                    f"recipe {recipe.name!r} uses L_per and needs ImageNet VGG16 weights: "
                     "pass --vgg16 PATH (torchvision format) or set loss_weights.enhance.per to 0"
                 )
             self.perceptual = L.PerceptualLoss(L.VGG16Features.from_file(vgg16)).to(device)
@@ -143,6 +141,12 @@ class Trainer:
         self.opt: torch.optim.Optimizer | None = None
 
     # ---------------------------------------------------------------- stages
+
+    def _weights(self, override: dict) -> tuple[L.DecomWeights, L.NCBCWeights, L.EnhanceWeights]:
+        """Loss weights: the losses' paper defaults, then the recipe's, then the stage's."""
+        lw = self.recipe.loss_weights
+        merged = {k: {**lw.get(k, {}), **override.get(k, {})} for k in ("decom", "ncbc", "enhance")}
+        return L.DecomWeights(**merged["decom"]), L.NCBCWeights(**merged["ncbc"]), L.EnhanceWeights(**merged["enhance"])
 
     def _params(self, kind: str) -> list[nn.Parameter]:
         m = self.model
@@ -160,8 +164,9 @@ class Trainer:
             p.requires_grad_(True)
         return torch.optim.Adam(params, lr=stage.lr)
 
-    def stage_loss(self, kind: str, lo: Tensor, hi: Tensor) -> dict[str, Tensor]:
+    def stage_loss(self, kind: str, lo: Tensor, hi: Tensor, loss_weights: dict | None = None) -> dict[str, Tensor]:
         m = self.model
+        decom_w, ncbc_w, enh_w = self._weights(loss_weights or {})
         if kind == "lite":
             return L.lite_loss(m(lo), hi)
         if kind in ("blnet_decom", "blnet_enhance", "blnet_joint"):
@@ -172,8 +177,8 @@ class Trainer:
             terms: dict[str, Tensor] = {}
             total = lo.new_zeros(())
             if kind != "blnet_enhance":
-                d = L.decom_loss(r_low, i_low, r_high, i_high, lo, hi, self.decom_w)
-                c = L.ncbc_loss(self.phi, r_low, r_high, self.ncbc_w)
+                d = L.decom_loss(r_low, i_low, r_high, i_high, lo, hi, decom_w)
+                c = L.ncbc_loss(self.phi, r_low, r_high, ncbc_w)
                 terms.update({f"decom_{k}": v for k, v in d.items()})
                 terms.update({f"ncbc_{k}": v for k, v in c.items()})
                 total = total + d["total"] + c["total"]
@@ -181,7 +186,7 @@ class Trainer:
                 if kind == "blnet_enhance":
                     r_low, i_low, i_high = r_low.detach(), i_low.detach(), i_high.detach()
                 l_out = m.relight(r_low, i_low)
-                e = L.enhance_loss(r_low, l_out, hi, i_high.detach(), self.perceptual, self.enh_w)
+                e = L.enhance_loss(r_low, l_out, hi, i_high.detach(), self.perceptual, enh_w)
                 terms.update({f"eh_{k}": v for k, v in e.items()})
                 total = total + e["total"]
             terms["total"] = total
@@ -298,7 +303,7 @@ class Trainer:
                     for g in self.opt.param_groups:
                         g["lr"] = lr
                     lo, hi = self.data.batch(stage.batch, stage.patch)
-                    terms = self.stage_loss(stage.kind, lo.to(self.device), hi.to(self.device))
+                    terms = self.stage_loss(stage.kind, lo.to(self.device), hi.to(self.device), stage.loss_weights)
                     self.opt.zero_grad(set_to_none=True)
                     terms["total"].backward()
                     torch.nn.utils.clip_grad_norm_(self._params(stage.kind), 1.0)
