@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import os
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
+
+from .synthetic import write_clip
 
 __all__ = ["make_demo_clip", "DEMO_IMAGES"]
 
@@ -85,41 +85,15 @@ def make_demo_clip(
     gains = np.linspace(darken[0], darken[1], len(images))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset}
-        a_st = None
-        if audio:
-            a_st = out.add_stream("aac", rate=48000)
-            a_st.layout = "mono"
-        a_samples = 0
+
+    def frames():
         for i in range(n):
             seg = min(i // per, len(images) - 1)
             t = (i - seg * per) / max(1, per - 1)
             lin = _pan_zoom(images[seg], w, h, t) * gains[seg]
             noisy = rng.poisson(lin * photons).astype(np.float32) / photons
             noisy += rng.normal(0.0, read_noise, noisy.shape).astype(np.float32)
-            rgb = (_linear_to_srgb(noisy) * 255.0 + 0.5).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for pkt in vs.encode(frame):
-                out.mux(pkt)
-            if a_st is not None:
-                while a_samples < (i + 1) * 48000 / fps:
-                    k = np.arange(a_samples, a_samples + 1024)
-                    tone = (0.05 * np.sin(2 * np.pi * 440.0 * k / 48000)).astype(np.float32)[None]
-                    af = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
-                    af.sample_rate = 48000
-                    af.pts = a_samples
-                    af.time_base = Fraction(1, 48000)
-                    for pkt in a_st.encode(af):
-                        out.mux(pkt)
-                    a_samples += 1024
-        for pkt in vs.encode(None):
-            out.mux(pkt)
-        if a_st is not None:
-            for pkt in a_st.encode(None):
-                out.mux(pkt)
+            yield (_linear_to_srgb(noisy) * 255.0 + 0.5).astype(np.uint8)
+
+    write_clip(path, n, (w, h), fps, audio="aac" if audio else None, options={"crf": str(crf), "preset": preset}, frames=frames())
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import av
 import numpy as np
@@ -45,6 +45,7 @@ def write_clip(
     codec: str = "libx264",
     options: dict | None = None,
     seed: int = 0,
+    frames: Iterable[np.ndarray] | None = None,
 ) -> Path:
     """Write a small dark clip.
 
@@ -56,6 +57,7 @@ def write_clip(
         pts: explicit video timestamps in ``time_base`` units (variable frame rate).
         time_base: time base of ``pts`` (default 1/fps).
         codec, options: video encoder and its options (default libx264 ultrafast).
+        frames: the (H, W, 3) uint8 RGB frames to write (default: ``dark_frames``).
     """
     path = Path(path)
     w, h = size
@@ -73,7 +75,7 @@ def write_clip(
         a_done = 0
         frame_size = 1152 if audio == "mp2" else 1024
         fmt = "s16" if audio == "pcm_s16le" else ("s16" if audio == "mp2" else "fltp")
-        for i, img in enumerate(dark_frames(n_frames, w, h, seed)):
+        for i, img in enumerate(frames if frames is not None else dark_frames(n_frames, w, h, seed)):
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
             vf.pts = int(pts[i]) if pts is not None else i
             vf.time_base = tb
