@@ -2,10 +2,13 @@
 
     python bench/bench_models.py --resolutions 1280x720 1920x1080 --iters 20
 
-Model only: ``estimate`` + ``render`` on a tensor already on the device, no decode,
-colour conversion, transfer or encode. Models without shipped weights are measured
-randomly initialised (latency does not depend on the weights' values). On a CPU
-machine only the "cpu" backend runs; on a GPU every available backend is tried.
+Timed as ``calibrate.tune.candidate_latency`` does: on CUDA, ``estimate`` + ``render`` on a
+tensor already on the device (synchronised; no decode, transfer or encode); on CPU, one
+uint8 frame in and out through ``realtime.InferenceEngine``, which is how the pipeline runs
+it there (for ``lite``: numba box statistics, the network, the fused up-sample-and-apply
+kernel). Models without shipped weights are measured randomly initialised (latency does not
+depend on the weights' values). On a CPU machine only the "cpu" backend runs; on a GPU every
+available backend is tried.
 """
 from __future__ import annotations
 
