@@ -107,12 +107,13 @@ def base_models(names: Sequence[str] | None = None) -> list[tuple[str, nn.Module
 
 def model_variants(name: str, resolution: tuple[int, int]) -> list[dict[str, Any]]:
     """Model options worth measuring at ``resolution`` (W, H): for ``lite`` the grid
-    scales (that fit the frame), for the others just the model as it is."""
+    scale matched to the resolution (``models.grid_scale``, the pipeline's default) and
+    the fixed ``LITE_SCALES`` that fit the frame; for the others the model as it is."""
     if name != "lite":
         return [{}]
     w, h = resolution
-    scales = [s for s in LITE_SCALES if s * 8 <= min(w, h)] or [min(LITE_SCALES)]
-    return [{"scale": s} for s in scales]
+    scales = {models.grid_scale(h, w)} | {s for s in LITE_SCALES if s * 8 <= min(w, h)}
+    return [{"scale": s} for s in sorted(scales)]
 
 
 def apply_model_options(name: str, model: nn.Module, options: dict[str, Any]) -> nn.Module:
@@ -121,12 +122,7 @@ def apply_model_options(name: str, model: nn.Module, options: dict[str, Any]) ->
     Raises:
         ValueError: a field the config does not have.
     """
-    if not options:
-        return model
-    cfg = dataclasses.replace(model.cfg, **options)
-    variant = models.create_model(name, cfg)
-    variant.load_state_dict(model.state_dict(), strict=True)
-    return variant.eval()
+    return models.with_config(name, model, **options) if options else model
 
 
 def backend_variants(device: torch.device, backends: Sequence[str] | None = None, cpu_compile: bool = False) -> list[tuple[str, dict]]:
@@ -194,7 +190,8 @@ def candidate_latency(cm: CompiledModel, frame: np.ndarray, iters: int, warmup: 
         from realtime.frame import Frame
 
         h, w = cm.shape
-        engine = InferenceEngine(cm.model, cm.model_name, cm.device, backend=cm.backend, temporal_strength=0.0)
+        scale = getattr(cm.model.cfg, "scale", "auto") if cm.model_name == "lite" else "auto"
+        engine = InferenceEngine(cm.model, cm.model_name, cm.device, backend=cm.backend, temporal_strength=0.0, lite_scale=scale)
         engine.prepare(h, w)
         item = Frame(index=0, image=np.ascontiguousarray(frame))
         return measure_latency(lambda: engine.process(item), cm.device, iters, warmup, max_seconds), "uint8 frame in/out through realtime.InferenceEngine"

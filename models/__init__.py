@@ -6,7 +6,7 @@
 """
 from ._base import EnhancementModel
 from ._layers import pad_to_multiple
-from ._registry import ModelEntry, config_from_dict, create_model, get_entry, list_models, register_model
+from ._registry import ModelEntry, config_from_dict, create_model, get_entry, list_models, register_model, with_config
 from . import blnet as _blnet  # noqa: F401  (registers "blnet")
 from . import lite as _lite  # noqa: F401  (registers "lite")
 from . import sri as _sri  # noqa: F401  (registers "sri")
@@ -20,7 +20,7 @@ from .checkpoint import (
     read_manifest,
     save_checkpoint,
 )
-from .lite import LiteConfig, LiteNet, lite_coefficients
+from .lite import GRID_ROWS, LiteConfig, LiteNet, grid_scale, lite_coefficients
 from .sri import SRIConfig, SRINet
 
 __all__ = [
@@ -31,6 +31,9 @@ __all__ = [
     "get_entry",
     "list_models",
     "config_from_dict",
+    "with_config",
+    "grid_scale",
+    "GRID_ROWS",
     "pad_to_multiple",
     "BLNet",
     "BLNetConfig",

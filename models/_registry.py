@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_entry", "config_from_dict"]
+__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_entry", "config_from_dict", "with_config"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,24 @@ def create_model(name: str, config: Any | None = None, **overrides: Any) -> nn.M
     if overrides:
         config = config_from_dict(name, {**dataclasses.asdict(config), **overrides})
     return entry.builder(config)
+
+
+def with_config(name: str, model: nn.Module, **changes: Any) -> nn.Module:
+    """A model of the same weights with config fields replaced (e.g. lite's ``scale``),
+    on the same device, in eval mode. Returns ``model`` itself when nothing changes.
+
+    Raises:
+        ValueError: a field the config does not have, or weights that no longer fit.
+    """
+    cfg = model.cfg
+    if all(getattr(cfg, k, object()) == v for k, v in changes.items()):
+        return model
+    variant = create_model(name, config_from_dict(name, {**dataclasses.asdict(cfg), **changes}))
+    try:
+        variant.load_state_dict(model.state_dict(), strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{name}: weights do not fit the config {changes}: {err}") from err
+    param = next(model.parameters(), None)
+    if param is not None:
+        variant.to(param.device)
+    return variant.eval()

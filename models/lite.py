@@ -25,7 +25,7 @@ from ._base import EnhancementModel
 from ._layers import UNet, luminance, pad_to_multiple
 from ._registry import register_model
 
-__all__ = ["LiteConfig", "LiteNet", "lite", "lite_coefficients"]
+__all__ = ["LiteConfig", "LiteNet", "lite", "lite_coefficients", "grid_scale", "GRID_ROWS"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,19 @@ class LiteNet(EnhancementModel):
         up = F.interpolate(coef, size=(aux.shape[-2] * s, aux.shape[-1] * s), mode="bilinear", align_corners=False)
         up = up[..., :h, :w]
         return (up[:, :3] * x + up[:, 3:]).clamp(0.0, 1.0)
+
+
+#: grid cells across the short side of a frame that the network was trained at
+#: (LOL 600x400 frames at scale 4: 100 rows).
+GRID_ROWS = 100
+
+
+def grid_scale(height: int, width: int, rows: int = GRID_ROWS) -> int:
+    """The ``scale`` that gives a frame of this size about ``rows`` grid cells across its
+    short side: the network then sees the same cell size, relative to the frame, as in
+    training, and its cost stays about constant with resolution (720p: 7, 1080p: 11).
+    """
+    return max(1, round(min(height, width) / rows))
 
 
 def lite_coefficients(aux: Tensor, gain: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from calibrate import backends
-from models import lite_coefficients
+from models import grid_scale, lite_coefficients, with_config
 
 from . import kernels
 from .colour import i420_to_rgb, rgb_to_i420
@@ -61,6 +61,8 @@ class InferenceEngine:
         backend: "auto", "tensorrt", "compile", "cuda" or "cpu" (see calibrate.backends).
         calibration: parsed profile.json; its backend wins over ``backend``.
         temporal_strength: smoothing of the illumination over time (0 = off).
+        lite_scale: for ``lite``, "auto" (grid scale from each frame size, see
+            ``models.grid_scale``) or a fixed scale; ignored when ``calibration`` is given.
         out_ring: number of output buffers cycled through; must exceed the number of
             results that can be alive downstream at once (queue size + 2).
         cuda_slots: frames in flight on the GPU (>= 3 to overlap copy/compute/copy).
@@ -78,6 +80,7 @@ class InferenceEngine:
         device: torch.device,
         backend: str = "auto",
         calibration: dict | None = None,
+        lite_scale: str | int = "auto",
         temporal_strength: float = 0.8,
         out_ring: int = 8,
         cuda_slots: int = 3,
@@ -88,6 +91,11 @@ class InferenceEngine:
         self.device = torch.device(device)
         self.preference = backend
         self.calibration = calibration
+        # "auto": lite's grid scale follows each frame size; an int fixes it. A calibration
+        # profile's model options (already applied to ``model``) take precedence.
+        self._lite_auto_scale = model_name == "lite" and calibration is None and lite_scale == "auto"
+        if model_name == "lite" and calibration is None and isinstance(lite_scale, int):
+            self.model = with_config("lite", self.model, scale=lite_scale)
         exponent = int(getattr(model, "illum_exposure", 0))
         self.smoother = TemporalSmoother(strength=temporal_strength, exposure_exponent=exponent) if temporal_strength > 0 else None
         self.out_ring = max(3, out_ring)
@@ -130,6 +138,10 @@ class InferenceEngine:
         return (h, w, color == "yuv420p") if self.device.type == "cuda" else (h, w)
 
     def _setup(self, h: int, w: int, color: str = "rgb") -> None:
+        if self._lite_auto_scale:
+            # lite's grid scale follows the frame size (about models.GRID_ROWS cells across
+            # the short side, as in training) unless a calibration profile fixed it
+            self.model = with_config("lite", self.model, scale=grid_scale(h, w))
         self.backend = select_backend_for(self.model, self.model_name, self.device, (h, w), self.preference, self.calibration)
         logger.info("backend %s for %s at %dx%d: %s", self.backend.backend, self.model_name, w, h, self.backend.reason)
         self._shape = self._key(h, w, color)

@@ -183,8 +183,10 @@ def test_parse_resolution():
 
 
 def test_lite_scale_candidates():
-    assert model_variants("lite", (1920, 1080)) == [{"scale": 4}, {"scale": 8}]
-    assert model_variants("lite", (64, 48)) == [{"scale": 4}]
+    # the resolution-matched scale (models.grid_scale) plus the fixed ones that fit
+    assert model_variants("lite", (1920, 1080)) == [{"scale": 4}, {"scale": 8}, {"scale": 11}]
+    assert model_variants("lite", (1280, 720)) == [{"scale": 4}, {"scale": 7}, {"scale": 8}]
+    assert model_variants("lite", (64, 48)) == [{"scale": 1}, {"scale": 4}]
     assert model_variants("sri", (1920, 1080)) == [{}]
 
 

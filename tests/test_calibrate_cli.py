@@ -18,7 +18,7 @@ def test_profile_written_by_calibrate_drives_run_stream(tmp_path, capsys):
     profile = json.loads(prof.read_text())
     assert profile["model"] == "lite" and profile["backend"] == "cpu"
     scales = sorted(c["model_options"]["scale"] for c in profile["candidates"])
-    assert scales == [4, 8]  # both grid scales that fit 128x64 were measured
+    assert scales == [1, 4, 8]  # the resolution-matched grid scale and the fixed ones that fit 128x64
     chosen = profile["model_options"]["scale"]
     for c in profile["candidates"]:
         assert c["latency_ms"]["median"] > 0 and c["latency_ms"]["p99"] >= c["latency_ms"]["median"]

@@ -25,13 +25,26 @@ def _reference(model, img: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", ["lite", "sri"])
 def test_engine_matches_model_forward(name):
     model = models.create_model(name).eval()
-    eng = InferenceEngine(model, name, torch.device("cpu"), backend="cpu", temporal_strength=0.0)
+    eng = InferenceEngine(model, name, torch.device("cpu"), backend="cpu", temporal_strength=0.0, lite_scale=4)
     for i, img in enumerate(_frames(3, 50, 70)):  # odd-ish size: padding inside the model
         out = eng.process(Frame(img, i))
         assert len(out) == 1 and out[0].result.shape == img.shape and out[0].result.dtype == np.uint8
         diff = np.abs(out[0].result.astype(int) - _reference(model, img).astype(int))
         assert diff.max() <= 2, (name, diff.max())
     assert eng.flush() == []
+
+
+def test_lite_grid_scale_follows_the_frame_size():
+    model = models.create_model("lite").eval()
+    eng = InferenceEngine(model, "lite", torch.device("cpu"), backend="cpu", temporal_strength=0.0)
+    img = _frames(1, 200, 300)[0]
+    out = eng.process(Frame(img, 0))[0].result
+    assert eng.describe()["model_config"]["scale"] == models.grid_scale(200, 300) == 2
+    ref = _reference(models.with_config("lite", model, scale=2), img)
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 2
+    fixed = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, lite_scale=4)
+    fixed.process(Frame(img, 0))
+    assert fixed.describe()["model_config"]["scale"] == 4
 
 
 def test_bgr_frames_give_the_rgb_result():
