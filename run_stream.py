@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "compile", "cuda", "cpu"))
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
     p.add_argument("--calibration", metavar="PROFILE_JSON", help="profile.json written by python -m calibrate")
+    p.add_argument("--strength", type=float, default=1.0, metavar="S",
+                   help="how much of the enhancement to apply, in (0, 1]; lower it for very dark, "
+                        "heavily compressed video (default 1)")
     p.add_argument("--temporal-strength", type=float, default=0.8, metavar="S",
                    help="smoothing of the illumination over time in [0, 1), 0 turns it off (default 0.8)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -238,6 +241,8 @@ def _run(args) -> int:
             args.model = cal_model
         elif cal_model and args.model and cal_model != args.model:
             raise UsageError(f"--calibration is for model {cal_model!r}, not {args.model!r}")
+    if not 0.0 < args.strength <= 1.0:
+        raise UsageError(f"--strength must be in (0, 1], got {args.strength}")
     if not 0.0 <= args.temporal_strength < 1.0:
         raise UsageError(f"--temporal-strength must be in [0, 1), got {args.temporal_strength}")
     if args.input is None and args.webcam is None:
@@ -256,7 +261,7 @@ def _run(args) -> int:
             live = source.live
             engine = InferenceEngine(
                 model, name, device, backend=args.backend, calibration=calibration,
-                temporal_strength=args.temporal_strength,
+                temporal_strength=args.temporal_strength, strength=args.strength,
                 out_ring=Pipeline.queue_capacity(live, args.queue_size) + 1,
                 cuda_output="yuv420p" if isinstance(sink, VideoFileSink) else "rgb",
             )

@@ -105,14 +105,18 @@ def grid_scale(height: int, width: int, rows: int = GRID_ROWS) -> int:
     return max(1, round(min(height, width) / rows))
 
 
-def lite_coefficients(aux: Tensor, gain: Tensor) -> Tensor:
+def lite_coefficients(aux: Tensor, gain: Tensor, strength: float = 1.0) -> Tensor:
     """Low-resolution affine coefficients (N, 6, h, w): P = G*a (3 ch), Q = G*(1-a)*mean (3 ch).
 
     The full-resolution output is ``P_up * x + Q_up``; CPU kernels in ``realtime``
-    apply it without materialising the up-sampled maps.
+    apply it without materialising the up-sampled maps. ``strength`` < 1 blends the
+    result with the input, ``x + strength * (out - x)``, folded into the coefficients.
     """
     a, mean = aux[:, :1], aux[:, 1:4]
-    return torch.cat([gain * a, gain * (1.0 - a) * mean], dim=1)
+    p, q = gain * a, gain * (1.0 - a) * mean
+    if strength != 1.0:
+        p, q = torch.lerp(torch.ones_like(p), p, strength), q * strength
+    return torch.cat([p, q], dim=1)
 
 
 @register_model("lite", LiteConfig, LiteConfig(), "CPU real-time model: low-res gain + detail grid, affine slicing")

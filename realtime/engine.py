@@ -61,6 +61,8 @@ class InferenceEngine:
         backend: "auto", "tensorrt", "compile", "cuda" or "cpu" (see calibrate.backends).
         calibration: parsed profile.json; its backend wins over ``backend``.
         temporal_strength: smoothing of the illumination over time (0 = off).
+        strength: in (0, 1]: how much of the enhancement to apply (the output is
+            ``x + strength * (enhanced - x)``); 1 = full.
         lite_scale: for ``lite``, "auto" (grid scale from each frame size, see
             ``models.grid_scale``) or a fixed scale; ignored when ``calibration`` is given.
         out_ring: number of output buffers cycled through; must exceed the number of
@@ -81,6 +83,7 @@ class InferenceEngine:
         backend: str = "auto",
         calibration: dict | None = None,
         lite_scale: str | int = "auto",
+        strength: float = 1.0,
         temporal_strength: float = 0.8,
         out_ring: int = 8,
         cuda_slots: int = 3,
@@ -91,6 +94,9 @@ class InferenceEngine:
         self.device = torch.device(device)
         self.preference = backend
         self.calibration = calibration
+        if not 0.0 < strength <= 1.0:
+            raise EngineError(f"strength must be in (0, 1], got {strength}")
+        self.strength = float(strength)
         # "auto": lite's grid scale follows each frame size; an int fixes it. A calibration
         # profile's model options (already applied to ``model``) take precedence.
         self._lite_auto_scale = model_name == "lite" and calibration is None and lite_scale == "auto"
@@ -226,6 +232,10 @@ class InferenceEngine:
         return buf
 
 
+    def _blend(self, x: Tensor, y: Tensor) -> Tensor:
+        """``x + strength * (y - x)``; the enhanced frame itself at full strength."""
+        return y if self.strength == 1.0 else torch.lerp(x.to(y.dtype), y, self.strength)
+
     def _smooth(self, illum: Tensor, exposure: Tensor | float, t: dict) -> Tensor:
         if self.smoother is None:
             return illum
@@ -248,7 +258,7 @@ class InferenceEngine:
         t["prep"], t["infer"] = t1 - t0, t2 - t1
         gain = self._smooth(gain, m1.mean(), t)
         t3 = time.perf_counter()
-        coef = lite_coefficients(aux, gain)[0].numpy()
+        coef = lite_coefficients(aux, gain, self.strength)[0].numpy()
         frame.result = kernels.lite_render_u8(img, coef, scale, out=self._next_out())
         t["render"] = time.perf_counter() - t3
 
@@ -270,7 +280,7 @@ class InferenceEngine:
         t["prep"], t["infer"] = t1 - t0, t2 - t1
         illum = self._smooth(illum, exposure, t)
         t3 = time.perf_counter()
-        y = b.render(x, aux, illum)
+        y = self._blend(x, b.render(x, aux, illum))
         t4 = time.perf_counter()
         out = self._next_out()
         torch.from_numpy(out).copy_(y[0].permute(1, 2, 0).float().mul_(255.0).add_(0.5).clamp_(0.0, 255.0))
@@ -309,7 +319,7 @@ class InferenceEngine:
                 exposure = (x.float() * self._luma).sum(1).mean()
                 illum = self.smoother(illum, exposure)
             s1.record(self._compute_stream)
-            y = b.render(x, aux, illum)
+            y = self._blend(x, b.render(x, aux, illum))
             if self._yuv_out:
                 rgb_to_i420(y, out=self._dev_out[i])
             else:

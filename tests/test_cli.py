@@ -244,3 +244,9 @@ def test_webcam_mode_live_status_and_output(tmp_path, capsys, clip, weights):
     assert code == 0, err
     assert "fps end to end" in err and "dropped" in err
     assert 0 < _frame_count(out) <= 10
+
+
+def test_strength_out_of_range_is_a_usage_error(tmp_path, capsys, clip, weights):
+    code, _, err = _run(capsys, clip, "-o", tmp_path / "o.mkv", "--weights", weights, "--strength", "1.5")
+    assert code == 2 and "--strength" in _one_line_error(err)
+    assert not (tmp_path / "o.mkv").exists()

@@ -158,3 +158,21 @@ def test_cuda_i420_in_and_out():
     got = eng.process(Frame(yuv, 0, color="yuv420p")) + eng.flush()
     assert len(got) == 1 and got[0].result_color == "yuv420p" and got[0].result.shape == (72, 64)
     assert np.abs(got[0].result_rgb().astype(int) - want.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("name", ["lite", "sri"])
+def test_strength_blends_enhancement_with_the_input(name):
+    model = models.create_model(name).eval()
+    img = _frames(1, 48, 64)[0]
+    full = InferenceEngine(model, name, torch.device("cpu"), temporal_strength=0.0, lite_scale=4).process(Frame(img, 0))[0].result.copy()
+    half = InferenceEngine(model, name, torch.device("cpu"), temporal_strength=0.0, lite_scale=4, strength=0.5).process(Frame(img, 0))[0].result
+    expected = (img.astype(float) + full.astype(float)) / 2
+    assert np.abs(half.astype(float) - expected).max() <= 1.5
+    assert np.abs(half.astype(int) - full.astype(int)).max() > 5  # the blend did something
+
+
+def test_strength_out_of_range_is_refused():
+    from realtime.errors import EngineError
+
+    with pytest.raises(EngineError, match="strength"):
+        InferenceEngine(models.create_model("lite"), "lite", torch.device("cpu"), strength=0.0)
