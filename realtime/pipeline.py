@@ -239,18 +239,31 @@ class Pipeline:
         Raises:
             StageError: a stage failed (``__cause__`` is the original error).
         """
-        threads = [
-            threading.Thread(target=self._run_source, name="decode", daemon=True),
-            threading.Thread(target=self._run_engine, name="infer", daemon=True),
-            threading.Thread(target=self._run_sink, name="encode", daemon=True),
-        ]
+        stages = [(self._run_source, "decode"), (self._run_engine, "infer"), (self._run_sink, "encode")]
+        running = [len(stages)]
+        finished = threading.Event()
+
+        def stage(fn: Callable[[], None]) -> None:
+            try:
+                fn()
+            finally:
+                with self._lock:
+                    running[0] -= 1
+                    if running[0] == 0:
+                        finished.set()
+
+        threads = [threading.Thread(target=stage, args=(fn,), name=name, daemon=True) for fn, name in stages]
         self.profiler.start()
         for t in threads:
             t.start()
         interrupts = 0
-        while any(t.is_alive() for t in threads):
+        # Wait on an Event, never in Thread.join(): a KeyboardInterrupt that lands inside
+        # join() on a running thread can leave that thread marked as stopped (CPython's
+        # bpo-45274 clean-up), and run() would return while the sink is still closing
+        # the file, which then goes missing or aborts at interpreter exit.
+        while not finished.is_set():
             try:
-                threads[-1].join(0.25)
+                finished.wait(0.25)
                 if self.on_tick is not None:
                     self.on_tick(self)
             except KeyboardInterrupt:
