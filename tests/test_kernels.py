@@ -138,5 +138,12 @@ def test_float_conversions_roundtrip_and_channels_last():
     assert K.float_chw_to_u8(chw, out) is out
 
 
-def test_warmup_runs():
+def test_warmup_compiles_every_kernel():
+    from numba.core.registry import CPUDispatcher
+
     K.warmup()
+    # entry points the public functions launch (helpers like _hup_row compile into them)
+    kernels = {n: v for n, v in vars(K).items() if isinstance(v, CPUDispatcher) and n.endswith("_kernel")}
+    assert len(kernels) == 6
+    uncompiled = [n for n, k in kernels.items() if not k.signatures]
+    assert not uncompiled, f"warmup left {uncompiled} to compile on the first frame"
