@@ -2,7 +2,8 @@
 
 For each scale: LOL eval15 PSNR / SSIM of the shipped weights evaluated at that scale
 (uint8 outputs, full resolution), and the network's latency on a 1280x720 frame
-(box statistics excluded) with 1 and 2 torch threads.
+(box statistics excluded) with 1 and 2 torch threads, and the GFLOP of a whole
+1280x720 forward pass (network and full-resolution affine map).
 
     python bench/bench_lite_scales.py [--scales 3 4 5 6 7 8] [--data ../shared/data/lol/eval15]
 """
@@ -22,6 +23,7 @@ from models import load_pretrained, with_config  # noqa: E402
 from realtime import kernels  # noqa: E402
 from training.data import default_lol_root, list_pairs  # noqa: E402
 from training.evaluate import evaluate_model  # noqa: E402
+from training.ship import flops_at  # noqa: E402
 
 
 def network_ms(model, frame: np.ndarray, iters: int = 15) -> float:
@@ -44,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     base, _ = load_pretrained("lite")
     pairs = list_pairs(Path(args.data) if args.data else default_lol_root() / "eval15")
     frame = np.random.default_rng(0).integers(0, 60, (720, 1280, 3), dtype=np.uint8)
-    print("| scale | eval15 PSNR | eval15 SSIM | 720p network ms, 1 thread | 2 threads |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| scale | eval15 PSNR | eval15 SSIM | 720p network ms, 1 thread | 2 threads | GFLOP at 720p |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for s in args.scales:
         m = with_config("lite", base, scale=s)
         torch.set_num_threads(2)
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             times.append(network_ms(m, frame))
-        print(f"| {s} | {q['psnr']:.2f} | {q['ssim']:.4f} | {times[0]:.1f} | {times[1]:.1f} |", flush=True)
+        gflop = flops_at(m) / 1e9
+        print(f"| {s} | {q['psnr']:.2f} | {q['ssim']:.4f} | {times[0]:.1f} | {times[1]:.1f} | {gflop:.2f} |", flush=True)
     return 0
 
 
