@@ -79,3 +79,27 @@ def test_training_run_writes_log_curve_checkpoint_and_resumes(two_crops, tmp_pat
     assert t2.resume() and t2.global_step == t.global_step
     for k, v in t.model.state_dict().items():
         assert torch.equal(v, t2.model.state_dict()[k])
+
+
+def test_recipe_init_starts_from_a_checkpoint_of_the_same_model(two_crops, tmp_path):
+    import dataclasses
+
+    from models import create_model, save_checkpoint
+    from training.train import Recipe, Stage
+
+    torch.manual_seed(3)
+    source = create_model("lite")
+    ckpt = save_checkpoint(source, "lite", tmp_path / "src.pt")
+    stage = Stage(kind="lite", steps=1, lr=1e-3)
+    r = Recipe(name="ft", model="lite", stages=(stage,), init=str(ckpt))
+    t = Trainer(r, tmp_path / "run", torch.device("cpu"), data_root=str(two_crops))
+    for k, v in source.state_dict().items():
+        assert torch.equal(v, t.model.state_dict()[k]), k
+    assert t.init_source["sha256"] and t.init_source["path"] == str(ckpt)
+
+    other = dataclasses.replace(r, config={"scale": 8})
+    with pytest.raises(RecipeError, match="init checkpoint"):
+        Trainer(other, tmp_path / "run2", torch.device("cpu"), data_root=str(two_crops))
+    missing = dataclasses.replace(r, init=str(tmp_path / "nope.pt"))
+    with pytest.raises(RecipeError, match="cannot use init checkpoint"):
+        Trainer(missing, tmp_path / "run3", torch.device("cpu"), data_root=str(two_crops))

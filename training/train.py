@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 import models
 from models import NCBCFeatures, create_model, save_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint
 
 from . import losses as L
 from .data import DataError, PairedCrops, SyntheticConfig, default_lol_root, list_pairs, load_rgb, split_pairs, synthesize_dark
@@ -35,6 +36,7 @@ from .data import DataError, PairedCrops, SyntheticConfig, default_lol_root, lis
 logger = logging.getLogger(__name__)
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGE_KINDS = ("lite", "blnet_decom", "blnet_enhance", "blnet_joint", "sri_synth", "sri_real")
 
 
@@ -67,6 +69,8 @@ class Recipe:
     seed: int = 0
     loss_weights: dict = field(default_factory=dict)
     notes: str = ""
+    #: checkpoint to start from (fine-tuning); a path absolute or relative to the repo root.
+    init: str | None = None
 
     @property
     def total_steps(self) -> int:
@@ -115,6 +119,9 @@ class Trainer:
         self.device = device
         torch.manual_seed(recipe.seed)
         self.model = create_model(recipe.model, recipe.config or None).to(device)
+        self.init_source: dict[str, Any] | None = None
+        if recipe.init:
+            self.init_source = self._load_init(recipe)
         root = Path(data_root or recipe.data_root or default_lol_root() / "our485")
         pairs = list_pairs(root)
         self.train_pairs, self.val_pairs = split_pairs(pairs, recipe.val_every)
@@ -139,6 +146,23 @@ class Trainer:
         self.best: dict[str, Any] = {"psnr": -1.0}
         self.elapsed = 0.0
         self.opt: torch.optim.Optimizer | None = None
+
+    def _load_init(self, recipe: Recipe) -> dict[str, Any]:
+        """Copy the weights of ``recipe.init`` into the model; it must hold the same model and config."""
+        path = Path(recipe.init)
+        if not path.is_absolute():
+            path = REPO_ROOT / path
+        try:
+            source, manifest = load_checkpoint(path)
+        except (OSError, CheckpointError) as err:
+            raise RecipeError(f"recipe {recipe.name!r}: cannot use init checkpoint {path}: {err}") from err
+        if manifest.get("model") != recipe.model or source.cfg != self.model.cfg:
+            raise RecipeError(
+                f"recipe {recipe.name!r}: init checkpoint {path} holds {manifest.get('model')!r} {source.cfg}, "
+                f"not {recipe.model!r} {self.model.cfg}"
+            )
+        self.model.load_state_dict(source.state_dict())
+        return {"path": str(recipe.init), "sha256": manifest.get("sha256"), "recipe": manifest.get("recipe", {}).get("name")}
 
     # ---------------------------------------------------------------- stages
 
@@ -271,7 +295,13 @@ class Trainer:
                 "validation": [a.name for a, _ in self.val_pairs],
                 "validation_rule": f"every {r.val_every}th pair by sorted name, held out",
             },
-            recipe={"name": r.name, "stages": [s.__dict__ for s in r.stages], "loss_weights": r.loss_weights, "notes": r.notes},
+            recipe={
+                "name": r.name,
+                "stages": [s.__dict__ for s in r.stages],
+                "loss_weights": r.loss_weights,
+                "notes": r.notes,
+                "init": self.init_source,
+            },
             perceptual=self.perceptual_source,
             trained_on=_device_name(self.device),
             training={"step": self.global_step, "seconds": round(self.elapsed, 1)},
