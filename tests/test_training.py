@@ -100,6 +100,9 @@ def test_recipe_init_starts_from_a_checkpoint_of_the_same_model(two_crops, tmp_p
     other = dataclasses.replace(r, config={"scale": 8})
     with pytest.raises(RecipeError, match="init checkpoint"):
         Trainer(other, tmp_path / "run2", torch.device("cpu"), data_root=str(two_crops))
+    pinned = dataclasses.replace(r, init_sha256="0" * 64)
+    with pytest.raises(RecipeError, match="sha256"):
+        Trainer(pinned, tmp_path / "run4", torch.device("cpu"), data_root=str(two_crops))
     missing = dataclasses.replace(r, init=str(tmp_path / "nope.pt"))
     with pytest.raises(RecipeError, match="cannot use init checkpoint"):
         Trainer(missing, tmp_path / "run3", torch.device("cpu"), data_root=str(two_crops))

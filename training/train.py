@@ -71,6 +71,8 @@ class Recipe:
     notes: str = ""
     #: checkpoint to start from (fine-tuning); a path absolute or relative to the repo root.
     init: str | None = None
+    #: sha256 the init checkpoint must have (it may since have been replaced, e.g. re-shipped).
+    init_sha256: str | None = None
 
     @property
     def total_steps(self) -> int:
@@ -156,6 +158,11 @@ class Trainer:
             source, manifest = load_checkpoint(path)
         except (OSError, CheckpointError) as err:
             raise RecipeError(f"recipe {recipe.name!r}: cannot use init checkpoint {path}: {err}") from err
+        if recipe.init_sha256 and manifest.get("sha256") != recipe.init_sha256:
+            raise RecipeError(
+                f"recipe {recipe.name!r}: init checkpoint {path} has sha256 {str(manifest.get('sha256'))[:12]}, "
+                f"not the {recipe.init_sha256[:12]} the recipe was written for (restore that file from git history)"
+            )
         if manifest.get("model") != recipe.model or source.cfg != self.model.cfg:
             raise RecipeError(
                 f"recipe {recipe.name!r}: init checkpoint {path} holds {manifest.get('model')!r} {source.cfg}, "
