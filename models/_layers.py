@@ -49,9 +49,20 @@ class UNet(nn.Module):
     size (no ``scale_factor``, so exported graphs carry explicit sizes), concatenated skips.
 
     Input H and W must be multiples of ``2 ** (len(widths) - 1)``.
+
+    ``global_context`` adds, at the bottleneck, a per-channel bias computed from the
+    bottleneck's spatial mean (two 1x1 convs), so every pixel sees whole-frame statistics
+    such as overall exposure, which no finite receptive field gives.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, widths: Sequence[int], act_layer: type[nn.Module] = nn.LeakyReLU):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        widths: Sequence[int],
+        act_layer: type[nn.Module] = nn.LeakyReLU,
+        global_context: bool = False,
+    ):
         super().__init__()
         widths = list(widths)
         self.depth = len(widths) - 1
@@ -65,6 +76,13 @@ class UNet(nn.Module):
         for cin, cout in zip(widths[::-1][:-1], widths[::-1][1:]):
             self.up.append(nn.Sequential(conv3x3(cin + cout, cout), _act(act_layer), conv3x3(cout, cout), _act(act_layer)))
         self.head = nn.Conv2d(widths[0], out_ch, 3, padding=1)
+        self.context: nn.Module | None = None
+        if global_context:
+            c = widths[-1]
+            self.context = nn.Sequential(nn.Conv2d(c, c, 1), _act(act_layer), nn.Conv2d(c, c, 1))
+            with torch.no_grad():  # starts close to the plain U-Net, so fine-tuning one keeps its output
+                self.context[2].weight.mul_(0.01)
+                self.context[2].bias.zero_()
 
     @property
     def multiple(self) -> int:
@@ -75,6 +93,8 @@ class UNet(nn.Module):
         for down in self.down:
             skips.append(down(skips[-1]))
         y = skips.pop()
+        if self.context is not None:
+            y = y + self.context(y.mean(dim=(2, 3), keepdim=True))
         for up in self.up:
             skip = skips.pop()
             y = F.interpolate(y, size=(skip.shape[-2], skip.shape[-1]), mode="bilinear", align_corners=False)

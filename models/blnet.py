@@ -27,6 +27,8 @@ class BLNetConfig:
     decom_widths: tuple[int, ...] = (16, 32, 64, 64)
     #: channel widths per level of the enhancement net.
     enhance_widths: tuple[int, ...] = (16, 32, 48, 64)
+    #: whole-frame context at the enhancement net's bottleneck (exposure is a global property).
+    enhance_global: bool = False
 
 
 class BLNet(EnhancementModel):
@@ -37,7 +39,7 @@ class BLNet(EnhancementModel):
         self.cfg = cfg
         # Input: RGB plus its channel-wise max (a cheap illumination prior).
         self.decom = UNet(4, 4, cfg.decom_widths)
-        self.enhance = UNet(4, 1, cfg.enhance_widths)
+        self.enhance = UNet(4, 1, cfg.enhance_widths, global_context=cfg.enhance_global)
         self.pad_multiple = max(self.decom.multiple, self.enhance.multiple)
 
     def decompose(self, s: Tensor) -> tuple[Tensor, Tensor]:

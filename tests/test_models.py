@@ -147,3 +147,32 @@ def test_shipped_weights_load_and_carry_their_contract(name):
     for p in m.state_dict().values():
         if p.is_floating_point():
             assert not ((p != 0) & (p.abs() < tiny)).any(), "subnormal weights slow CPU convolutions"
+
+
+def test_unet_global_context_sees_the_whole_frame():
+    from models._layers import UNet
+
+    torch.manual_seed(0)
+    plain = UNet(4, 1, (8, 16, 16)).eval()
+    torch.manual_seed(0)
+    ctx = UNet(4, 1, (8, 16, 16), global_context=True).eval()
+    with torch.no_grad():
+        ctx.context[2].weight.mul_(100.0)  # undo the near-zero start to see the effect
+    x = torch.rand(1, 4, 128, 128)
+    far = x.clone()
+    far[..., 96:, 96:] += 0.5  # change only a corner far outside the top-left receptive field
+    with torch.no_grad():
+        d_plain = (plain(far) - plain(x))[..., :16, :16].abs().max()
+        d_ctx = (ctx(far) - ctx(x))[..., :16, :16].abs().max()
+    assert d_plain == 0 and d_ctx > 0
+
+
+def test_blnet_global_context_option():
+    from models.blnet import BLNetConfig
+
+    m = create_model("blnet", BLNetConfig(enhance_global=True)).eval()
+    base = create_model("blnet").eval()
+    assert sum(p.numel() for p in m.parameters()) > sum(p.numel() for p in base.parameters())
+    with torch.no_grad():
+        y = m(torch.rand(1, 3, 37, 53))
+    assert y.shape == (1, 3, 37, 53) and 0 <= y.min() and y.max() <= 1

@@ -100,6 +100,13 @@ def test_recipe_init_starts_from_a_checkpoint_of_the_same_model(two_crops, tmp_p
     other = dataclasses.replace(r, config={"scale": 8})
     with pytest.raises(RecipeError, match="init checkpoint"):
         Trainer(other, tmp_path / "run2", torch.device("cpu"), data_root=str(two_crops))
+    loose = dataclasses.replace(r, config={"widths": [8, 16, 32, 64]}, init_strict=False)
+    t3 = Trainer(loose, tmp_path / "run5", torch.device("cpu"), data_root=str(two_crops))
+    fresh = set(t3.init_source["fresh"])
+    assert fresh and all(t3.model.state_dict()[k].shape != source.state_dict()[k].shape for k in fresh if k in source.state_dict())
+    for k, v in t3.model.state_dict().items():
+        if k not in fresh:
+            assert torch.equal(v, source.state_dict()[k]), k
     pinned = dataclasses.replace(r, init_sha256="0" * 64)
     with pytest.raises(RecipeError, match="sha256"):
         Trainer(pinned, tmp_path / "run4", torch.device("cpu"), data_root=str(two_crops))

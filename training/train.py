@@ -73,6 +73,9 @@ class Recipe:
     init: str | None = None
     #: sha256 the init checkpoint must have (it may since have been replaced, e.g. re-shipped).
     init_sha256: str | None = None
+    #: False: the config may differ; parameters with the same name and shape are copied,
+    #: the rest keep their fresh initialisation (listed in the manifest).
+    init_strict: bool = True
 
     @property
     def total_steps(self) -> int:
@@ -163,13 +166,25 @@ class Trainer:
                 f"recipe {recipe.name!r}: init checkpoint {path} has sha256 {str(manifest.get('sha256'))[:12]}, "
                 f"not the {recipe.init_sha256[:12]} the recipe was written for (restore that file from git history)"
             )
-        if manifest.get("model") != recipe.model or source.cfg != self.model.cfg:
+        if manifest.get("model") != recipe.model or (recipe.init_strict and source.cfg != self.model.cfg):
             raise RecipeError(
                 f"recipe {recipe.name!r}: init checkpoint {path} holds {manifest.get('model')!r} {source.cfg}, "
                 f"not {recipe.model!r} {self.model.cfg}"
             )
-        self.model.load_state_dict(source.state_dict())
-        return {"path": str(recipe.init), "sha256": manifest.get("sha256"), "recipe": manifest.get("recipe", {}).get("name")}
+        own = self.model.state_dict()
+        copied = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+        fresh = sorted(set(own) - set(copied))
+        if recipe.init_strict:
+            self.model.load_state_dict(copied)
+        else:
+            self.model.load_state_dict(copied, strict=False)
+            logger.info("init from %s: %d tensors copied, %d fresh: %s", path, len(copied), len(fresh), ", ".join(fresh))
+        return {
+            "path": str(recipe.init),
+            "sha256": manifest.get("sha256"),
+            "recipe": manifest.get("recipe", {}).get("name"),
+            "fresh": fresh,
+        }
 
     # ---------------------------------------------------------------- stages
 
