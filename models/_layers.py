@@ -44,15 +44,31 @@ def _act(act_layer: type[nn.Module]) -> nn.Module:
     return act_layer(0.2) if act_layer is nn.LeakyReLU else act_layer()
 
 
+class GlobalContext(nn.Sequential):
+    """Adds to every pixel of a feature map a per-channel bias computed from the map's
+    spatial mean (two 1x1 convs), so a fully convolutional net sees whole-frame statistics
+    such as the overall exposure, which no finite receptive field gives.
+
+    The last conv starts near zero, so inserting it into a trained net keeps its output.
+    """
+
+    def __init__(self, channels: int, act_layer: type[nn.Module] = nn.LeakyReLU):
+        super().__init__(nn.Conv2d(channels, channels, 1), _act(act_layer), nn.Conv2d(channels, channels, 1))
+        with torch.no_grad():
+            self[2].weight.mul_(0.01)
+            self[2].bias.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + super().forward(x.mean(dim=(2, 3), keepdim=True))
+
+
 class UNet(nn.Module):
     """A compact U-Net: strided-conv down-sampling, bilinear up-sampling to the skip's
     size (no ``scale_factor``, so exported graphs carry explicit sizes), concatenated skips.
 
     Input H and W must be multiples of ``2 ** (len(widths) - 1)``.
 
-    ``global_context`` adds, at the bottleneck, a per-channel bias computed from the
-    bottleneck's spatial mean (two 1x1 convs), so every pixel sees whole-frame statistics
-    such as overall exposure, which no finite receptive field gives.
+    ``global_context`` adds a :class:`GlobalContext` at the bottleneck.
     """
 
     def __init__(
@@ -76,13 +92,7 @@ class UNet(nn.Module):
         for cin, cout in zip(widths[::-1][:-1], widths[::-1][1:]):
             self.up.append(nn.Sequential(conv3x3(cin + cout, cout), _act(act_layer), conv3x3(cout, cout), _act(act_layer)))
         self.head = nn.Conv2d(widths[0], out_ch, 3, padding=1)
-        self.context: nn.Module | None = None
-        if global_context:
-            c = widths[-1]
-            self.context = nn.Sequential(nn.Conv2d(c, c, 1), _act(act_layer), nn.Conv2d(c, c, 1))
-            with torch.no_grad():  # starts close to the plain U-Net, so fine-tuning one keeps its output
-                self.context[2].weight.mul_(0.01)
-                self.context[2].bias.zero_()
+        self.context = GlobalContext(widths[-1], act_layer) if global_context else None
 
     @property
     def multiple(self) -> int:
@@ -94,7 +104,7 @@ class UNet(nn.Module):
             skips.append(down(skips[-1]))
         y = skips.pop()
         if self.context is not None:
-            y = y + self.context(y.mean(dim=(2, 3), keepdim=True))
+            y = self.context(y)
         for up in self.up:
             skip = skips.pop()
             y = F.interpolate(y, size=(skip.shape[-2], skip.shape[-1]), mode="bilinear", align_corners=False)

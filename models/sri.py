@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import EnhancementModel
-from ._layers import crop_to, pad_to_multiple
+from ._layers import GlobalContext, crop_to, pad_to_multiple
 from ._registry import register_model
 
 __all__ = ["SRIConfig", "SRINet", "sri"]
@@ -31,6 +31,9 @@ class SRIConfig:
     eps: float = 1e-3
     #: initial mean illumination (the tail bias starts at its logit).
     init_illum: float = 0.12
+    #: whole-frame context in the middle of the body (two 1x1 convs on the pooled features,
+    #: not counted among the 26 spatial convolutions): exposure is a global property.
+    global_context: bool = False
 
 
 class _ResBlock(nn.Module):
@@ -52,7 +55,10 @@ class SRINet(EnhancementModel):
         u = cfg.unshuffle
         self.pad_multiple = u
         self.head = nn.Conv2d(3 * u * u, cfg.width, 3, padding=1)
-        self.body = nn.Sequential(*[_ResBlock(cfg.width) for _ in range(cfg.blocks)])
+        blocks: list[nn.Module] = [_ResBlock(cfg.width) for _ in range(cfg.blocks)]
+        if cfg.global_context:
+            blocks.insert(cfg.blocks // 2, GlobalContext(cfg.width, nn.ReLU))
+        self.body = nn.Sequential(*blocks)
         self.tail = nn.Conv2d(cfg.width, u * u, 3, padding=1)
         with torch.no_grad():
             self.tail.weight.mul_(0.1)

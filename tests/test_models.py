@@ -58,12 +58,30 @@ def test_blnet_split_is_retinex():
     torch.testing.assert_close(m(x), (r * l_out).clamp(0, 1))
 
 
-def test_sri_matches_paper_size():
-    m = create_model("sri")
-    convs = [k for k in m.modules() if isinstance(k, torch.nn.Conv2d)]
+@pytest.mark.parametrize("cfg", [{}, {"unshuffle": 4, "global_context": True}])
+def test_sri_matches_paper_size(cfg):
+    m = create_model("sri", cfg)
+    convs = [k for k in m.modules() if isinstance(k, torch.nn.Conv2d) and k.kernel_size == (3, 3)]
     assert len(convs) == 26
     n = sum(p.numel() for p in m.parameters())
-    assert 0.85e6 < n < 0.93e6
+    assert 0.85e6 < n < 0.94e6
+
+
+def test_sri_global_context_sees_the_whole_frame():
+    from models._layers import GlobalContext
+
+    m = create_model("sri", {"unshuffle": 4, "global_context": True}).eval()
+    ctx = [k for k in m.modules() if isinstance(k, GlobalContext)]
+    assert len(ctx) == 1
+    with torch.no_grad():
+        ctx[0][2].weight.mul_(100.0)  # undo the near-zero start to see the effect
+        x = torch.rand(1, 3, 64, 2048) * 0.2
+        far = x.clone()
+        far[..., 1900:] += 0.5  # far beyond the 26 convs' receptive field from the left edge
+        d = (m(far) - m(x))[..., :16].abs().max()
+        plain = create_model("sri", {"unshuffle": 4}).eval()
+        d_plain = (plain(far) - plain(x))[..., :16].abs().max()
+    assert d_plain == 0 and d > 0
 
 
 def test_sri_guards_division():

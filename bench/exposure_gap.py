@@ -1,0 +1,74 @@
+"""How much of a model's error on LOL eval15 is the exposure it picks.
+
+For each image: PSNR of the model's output, of the output times the best single gain
+(least squares against the reference: a perfect global exposure), and, for ``blnet``,
+of R_low * I_high, where I_high is the decomposition net's illumination of the
+*reference* (what a perfect enhancement net would output under L_bri).
+
+    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models import load_checkpoint, load_pretrained  # noqa: E402
+from models._layers import crop_to, pad_to_multiple  # noqa: E402
+from training.data import default_lol_root, list_pairs, load_rgb  # noqa: E402
+from training.metrics import delta_e, psnr, ssim  # noqa: E402
+
+
+def _u8(t: torch.Tensor) -> np.ndarray:
+    return t.clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+
+
+def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    return psnr(out, ref), ssim(out, ref), delta_e(out, ref)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, _ = load_checkpoint(args.weights) if args.weights else load_pretrained(args.model)
+    model.eval()
+    rows: dict[str, list[tuple[float, float, float]]] = {"output": [], "output x best global gain": []}
+    if args.model == "blnet":
+        rows["R_low x I_high (decomposed reference)"] = []
+    for low_p, high_p in list_pairs(Path(args.data) if args.data else default_lol_root() / "eval15"):
+        x = torch.from_numpy(load_rgb(low_p)).permute(2, 0, 1)[None].float() / 255
+        y_t = torch.from_numpy(load_rgb(high_p)).permute(2, 0, 1)[None].float() / 255
+        y = load_rgb(high_p)
+        with torch.no_grad():
+            out_t = model(x).clamp(0, 1)
+            g = float((out_t * y_t).sum() / (out_t * out_t).sum().clamp(min=1e-12))
+            rows["output"].append(_scores(_u8(out_t), y))
+            rows["output x best global gain"].append(_scores(_u8(out_t * g), y))
+            if args.model == "blnet":
+                xp, h, w = pad_to_multiple(x, model.pad_multiple)
+                yp, _, _ = pad_to_multiple(y_t, model.pad_multiple)
+                r_low, _ = model.decompose(xp)
+                _, i_high = model.decompose(yp)
+                ideal = _u8(crop_to(r_low * i_high, h, w))
+                rows["R_low x I_high (decomposed reference)"].append(_scores(ideal, y))
+    print(f"| {args.model} ({args.weights or 'shipped'}) | PSNR | SSIM | ΔE |")
+    print("|---|---:|---:|---:|")
+    for key, v in rows.items():
+        p, s, e = np.mean(np.asarray(v), axis=0)
+        print(f"| {key} | {p:.2f} | {s:.3f} | {e:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
