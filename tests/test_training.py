@@ -40,7 +40,7 @@ def two_crops(lol_root, tmp_path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("recipe", ["lite", "blnet", "sri"])
+@pytest.mark.parametrize("recipe", ["lite", "blnet", "sri", "sri_global"])
 def test_short_overfit_lowers_each_stage_loss(recipe, two_crops, tmp_path):
     torch.set_num_threads(1)
     r = scaled(load_recipe(recipe), 1e-6)
