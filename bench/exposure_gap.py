@@ -5,7 +5,7 @@ For each image: PSNR of the model's output, of the output times the best single 
 of R_low * I_high, where I_high is the decomposition net's illumination of the
 *reference* (what a perfect enhancement net would output under L_bri).
 
-    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR]
+    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR] [--per-image]
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
     ap.add_argument("--data", default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             out_t = model(x).clamp(0, 1)
             g = float((out_t * y_t).sum() / (out_t * out_t).sum().clamp(min=1e-12))
+            if args.per_image:
+                print(f"{low_p.name}: mean input {x.mean():.3f}, output {out_t.mean():.3f}, reference {y_t.mean():.3f}, best gain {g:.2f}")
             rows["output"].append(_scores(_u8(out_t), y))
             rows["output x best global gain"].append(_scores(_u8(out_t * g), y))
             if args.model == "blnet":
