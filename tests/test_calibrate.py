@@ -214,9 +214,13 @@ def test_cli_flags_a_missed_target(tmp_path, capsys):
     assert "WARNING: no configuration meets" in capsys.readouterr().out
     prof = json.loads(out.read_text())
     assert prof["meets_target"] is False and "fastest" in prof["warning"]
-    assert prof["model_options"] == {"scale": 4}
+    # Which scale is fastest at 48x32 depends on the machine's load: the profile must hold
+    # whichever candidate measured fastest, not a fixed one.
+    ok = [c for c in prof["candidates"] if c["status"] == "ok"]
+    fastest = min(ok, key=lambda c: c["latency_ms"]["median"])
+    assert prof["model_options"] == fastest["model_options"]
     model, _, _ = model_from_profile(prof)
-    assert model.cfg.scale == 4
+    assert model.cfg.scale == fastest["model_options"]["scale"]
 
 
 def test_cli_turns_errors_into_one_line(tmp_path, capsys):
