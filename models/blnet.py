@@ -28,7 +28,7 @@ class BLNetConfig:
     #: channel widths per level of the enhancement net.
     enhance_widths: tuple[int, ...] = (16, 32, 48, 64)
     #: whole-frame context at the enhancement net's bottleneck (exposure is a global property).
-    enhance_global: bool = False
+    enhance_global: bool = True
 
 
 class BLNet(EnhancementModel):

@@ -188,8 +188,9 @@ def test_unet_global_context_sees_the_whole_frame():
 def test_blnet_global_context_option():
     from models.blnet import BLNetConfig
 
-    m = create_model("blnet", BLNetConfig(enhance_global=True)).eval()
-    base = create_model("blnet").eval()
+    m = create_model("blnet").eval()  # the default (and shipped) config has it
+    assert m.cfg.enhance_global
+    base = create_model("blnet", BLNetConfig(enhance_global=False)).eval()
     assert sum(p.numel() for p in m.parameters()) > sum(p.numel() for p in base.parameters())
     with torch.no_grad():
         y = m(torch.rand(1, 3, 37, 53))
