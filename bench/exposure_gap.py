@@ -18,14 +18,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from calibrate.validate import tensor_to_uint8  # noqa: E402
 from models import load_checkpoint, load_pretrained  # noqa: E402
 from models._layers import crop_to, pad_to_multiple  # noqa: E402
-from training.data import default_lol_root, list_pairs, load_rgb  # noqa: E402
+from training.data import default_lol_root, list_pairs, load_rgb, to_tensor  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
-
-
-def _u8(t: torch.Tensor) -> np.ndarray:
-    return t.clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
 
 
 def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
@@ -48,22 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
     for low_p, high_p in list_pairs(Path(args.data) if args.data else default_lol_root() / "eval15"):
-        x = torch.from_numpy(load_rgb(low_p)).permute(2, 0, 1)[None].float() / 255
-        y_t = torch.from_numpy(load_rgb(high_p)).permute(2, 0, 1)[None].float() / 255
+        x = to_tensor(load_rgb(low_p))[None]
         y = load_rgb(high_p)
+        y_t = to_tensor(y)[None]
         with torch.no_grad():
             out_t = model(x).clamp(0, 1)
             g = float((out_t * y_t).sum() / (out_t * out_t).sum().clamp(min=1e-12))
             if args.per_image:
                 print(f"{low_p.name}: mean input {x.mean():.3f}, output {out_t.mean():.3f}, reference {y_t.mean():.3f}, best gain {g:.2f}")
-            rows["output"].append(_scores(_u8(out_t), y))
-            rows["output x best global gain"].append(_scores(_u8(out_t * g), y))
+            rows["output"].append(_scores(tensor_to_uint8(out_t), y))
+            rows["output x best global gain"].append(_scores(tensor_to_uint8(out_t * g), y))
             if args.model == "blnet":
-                xp, h, w = pad_to_multiple(x, model.pad_multiple)
-                yp, _, _ = pad_to_multiple(y_t, model.pad_multiple)
-                r_low, _ = model.decompose(xp)
+                r_low, _ = model.estimate(x)
+                yp, h, w = pad_to_multiple(y_t, model.pad_multiple)
                 _, i_high = model.decompose(yp)
-                ideal = _u8(crop_to(r_low * i_high, h, w))
+                ideal = tensor_to_uint8((r_low * crop_to(i_high, h, w)).clamp(0, 1))
                 rows["R_low x I_high (decomposed reference)"].append(_scores(ideal, y))
     print(f"| {args.model} ({args.weights or 'shipped'}) | PSNR | SSIM | ΔE |")
     print("|---|---:|---:|---:|")

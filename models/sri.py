@@ -1,6 +1,6 @@
 """Synthetic-Real Interaction network.
 
-A light residual CNN of 26 convolution layers (~0.89 M parameters) predicts the
+A light residual CNN of 26 convolution layers (~0.93 M parameters) predicts the
 illumination I of a dark frame L; the output is L / I. To keep it light at video
 resolutions, the residual body runs on a 4x4 pixel-unshuffled frame and the tail
 pixel-shuffles the illumination back to full resolution. A ``GlobalContext`` block in the
@@ -26,7 +26,7 @@ class SRIConfig:
     width: int = 64
     #: residual blocks of two convs each; 1 head + 2*blocks + 1 tail convs in all.
     blocks: int = 12
-    #: pixel-unshuffle factor of the body (4: 4x the receptive field of 2 at a quarter of the cost).
+    #: pixel-unshuffle factor of the body (4: twice the receptive field of 2 in each direction, at a quarter of the cost).
     unshuffle: int = 4
     #: lower bound of the illumination, guards the division.
     eps: float = 1e-3
@@ -76,6 +76,6 @@ class SRINet(EnhancementModel):
         return (x / illum.clamp(min=self.cfg.eps)).clamp(0.0, 1.0)
 
 
-@register_model("sri", SRIConfig, SRIConfig(), "Synthetic-Real Interaction residual illumination net (26 conv, ~0.89 M)")
+@register_model("sri", SRIConfig, SRIConfig(), "Synthetic-Real Interaction residual illumination net (26 conv, ~0.93 M)")
 def sri(cfg: SRIConfig) -> SRINet:
     return SRINet(cfg)
