@@ -35,6 +35,9 @@ class SRIConfig:
     #: whole-frame context in the middle of the body (two 1x1 convs on the pooled features,
     #: not counted among the 26 spatial convolutions): exposure is a global property.
     global_context: bool = True
+    #: channels of I: 1 (grey illumination, the output keeps the input's colour ratios) or 3
+    #: (one per colour channel: I also carries the white balance of the scene's light).
+    illum_channels: int = 1
 
 
 class _ResBlock(nn.Module):
@@ -52,6 +55,8 @@ class SRINet(EnhancementModel):
 
     def __init__(self, cfg: SRIConfig):
         super().__init__()
+        if cfg.illum_channels not in (1, 3):
+            raise ValueError(f"sri: illum_channels must be 1 or 3, not {cfg.illum_channels}")
         self.cfg = cfg
         u = cfg.unshuffle
         self.pad_multiple = u
@@ -60,7 +65,7 @@ class SRINet(EnhancementModel):
         if cfg.global_context:
             blocks.insert(cfg.blocks // 2, GlobalContext(cfg.width, nn.ReLU))
         self.body = nn.Sequential(*blocks)
-        self.tail = nn.Conv2d(cfg.width, u * u, 3, padding=1)
+        self.tail = nn.Conv2d(cfg.width, cfg.illum_channels * u * u, 3, padding=1)
         with torch.no_grad():
             self.tail.weight.mul_(0.1)
             p = torch.tensor(cfg.init_illum)
@@ -74,6 +79,20 @@ class SRINet(EnhancementModel):
 
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         return (x / illum.clamp(min=self.cfg.eps)).clamp(0.0, 1.0)
+
+    def adapt_state_dict(self, state: dict[str, Tensor], source_cfg: SRIConfig) -> dict[str, Tensor]:
+        """A state dict of an sri with a grey illumination, widened to this net's colour one.
+
+        The tail's filters are repeated once per colour channel (pixel-shuffle groups output
+        channels per colour), so the widened net starts out computing exactly what the grey
+        one did, and fine-tuning can then separate the channels. Any other pair of configs
+        passes through unchanged.
+        """
+        if source_cfg.illum_channels == 1 and self.cfg.illum_channels == 3 and "tail.weight" in state:
+            state = dict(state)
+            state["tail.weight"] = state["tail.weight"].repeat(3, 1, 1, 1)
+            state["tail.bias"] = state["tail.bias"].repeat(3)
+        return state
 
 
 @register_model("sri", SRIConfig, SRIConfig(), "Synthetic-Real Interaction residual illumination net (26 conv, ~0.93 M)")

@@ -135,3 +135,17 @@ def test_synthetic_noise_is_signal_dependent():
     cfg = SyntheticConfig(level=(0.2, 0.2), field_spread=0.0, shot=(4e-3, 4e-3), read=(1e-3, 1e-3))
     dark, _ = synthesize_dark(high, cfg, g)
     assert dark.std() > 0.005
+
+
+def test_synthetic_light_colour_gives_a_three_channel_illumination():
+    g = torch.Generator().manual_seed(0)
+    high = torch.rand(2, 3, 24, 32, generator=g) * 0.8 + 0.1
+    grey = SyntheticConfig(shot=(0.0, 0.0), read=(0.0, 0.0))
+    coloured = SyntheticConfig(shot=(0.0, 0.0), read=(0.0, 0.0), level=(0.05, 0.1), cast_spread=0.3)
+    assert synthesize_dark(high, grey, g)[1].shape == (2, 1, 24, 32)
+    dark, illum = synthesize_dark(high, coloured, g)
+    assert illum.shape == (2, 3, 24, 32)
+    torch.testing.assert_close(dark / illum, high, atol=2e-3, rtol=1e-3)
+    ratio = illum / illum[:, :1]  # the light's colour is one per frame, not per pixel
+    torch.testing.assert_close(ratio, ratio[..., :1, :1].expand_as(ratio), atol=0, rtol=1e-4)
+    assert (ratio[:, 1:, 0, 0] - 1).abs().max() > 0.01

@@ -84,6 +84,22 @@ def test_sri_global_context_sees_the_whole_frame():
     assert d_plain == 0 and d > 0
 
 
+def test_sri_colour_illumination_and_widening_from_grey():
+    grey = create_model("sri").eval()
+    colour = create_model("sri", {"illum_channels": 3}).eval()
+    x = torch.rand(1, 3, 37, 53) * 0.3
+    with torch.no_grad():
+        grey.tail.bias.add_(torch.randn(grey.tail.bias.shape))  # something other than the start
+        assert colour.estimate(x)[1].shape == (1, 3, 37, 53)
+        colour.load_state_dict(colour.adapt_state_dict(grey.state_dict(), grey.cfg))
+        torch.testing.assert_close(colour(x), grey(x))
+        i3 = colour.estimate(x)[1]
+        torch.testing.assert_close(i3, grey.estimate(x)[1].expand_as(i3))
+    assert colour.adapt_state_dict(colour.state_dict(), colour.cfg)["tail.weight"].shape[0] == 48
+    with pytest.raises(ValueError, match="illum_channels"):
+        create_model("sri", {"illum_channels": 2})
+
+
 def test_sri_guards_division():
     m = create_model("sri").eval()
     x = torch.rand(1, 3, 8, 8)

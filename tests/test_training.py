@@ -117,3 +117,24 @@ def test_recipe_init_starts_from_a_checkpoint_of_the_same_model(two_crops, tmp_p
     missing = dataclasses.replace(r, init=str(tmp_path / "nope.pt"))
     with pytest.raises(RecipeError, match="cannot use init checkpoint"):
         Trainer(missing, tmp_path / "run3", torch.device("cpu"), data_root=str(two_crops))
+
+
+def test_recipe_init_widens_a_grey_sri_to_a_colour_one(two_crops, tmp_path):
+    import dataclasses
+
+    from models import create_model, save_checkpoint
+    from training.train import Recipe, Stage
+
+    torch.manual_seed(4)
+    grey = create_model("sri").eval()
+    ckpt = save_checkpoint(grey, "sri", tmp_path / "grey.pt")
+    stage = Stage(kind="sri_synth", steps=1, lr=1e-3)
+    r = Recipe(name="c", model="sri", config={"illum_channels": 3}, stages=(stage,), init=str(ckpt), init_strict=False)
+    t = Trainer(r, tmp_path / "run", torch.device("cpu"), data_root=str(two_crops))
+    assert t.init_source["fresh"] == []  # the tail was widened, not re-initialised
+    x = torch.rand(1, 3, 40, 48) * 0.3
+    with torch.no_grad():
+        torch.testing.assert_close(t.model.eval()(x), grey(x))
+    bad = dataclasses.replace(r, synthetic={"no_such_setting": 1})
+    with pytest.raises(RecipeError, match="synthetic"):
+        Trainer(bad, tmp_path / "run2", torch.device("cpu"), data_root=str(two_crops))

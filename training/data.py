@@ -157,12 +157,16 @@ class SyntheticConfig:
     shot: tuple[float, float] = (1e-4, 4e-3)
     #: Gaussian (read) noise std range, linear light.
     read: tuple[float, float] = (1e-3, 8e-3)
+    #: colour of the light: per-channel log-normal gains with this spread (geometric mean 1).
+    #: 0 keeps the light grey and I one channel; > 0 makes I three channels.
+    cast_spread: float = 0.0
 
 
 def synthesize_dark(high: Tensor, cfg: SyntheticConfig = SyntheticConfig(), generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Bright sRGB-ish images (N,3,H,W) in [0,1] -> (dark image, its illumination I).
 
-    A smooth random illumination field L (one channel) multiplies the image in linear light,
+    A smooth random illumination field L (one channel, times a random colour per channel when
+    ``cfg.cast_spread`` > 0) multiplies the image in linear light,
     Poisson-Gaussian sensor noise is added, and the gamma is re-applied. The target I is the
     noise-free ratio dark/high in the gamma domain, i.e. L**(1/gamma), so that dark / I
     recovers the bright image as the S/I model output does.
@@ -177,7 +181,11 @@ def synthesize_dark(high: Tensor, cfg: SyntheticConfig = SyntheticConfig(), gene
     field = torch.exp(F.interpolate(z, size=(h, w), mode="bicubic", align_corners=False))
     lo, hi = cfg.level
     level = torch.exp(torch.empty(n, 1, 1, 1).uniform_(math.log(lo), math.log(hi), generator=g))
-    illum = (level * field / field.mean(dim=(2, 3), keepdim=True)).clamp(1e-3, 1.0)
+    illum = level * field / field.mean(dim=(2, 3), keepdim=True)
+    if cfg.cast_spread > 0:
+        cast = torch.randn(n, 3, 1, 1, generator=g) * cfg.cast_spread
+        illum = illum * torch.exp(cast - cast.mean(dim=1, keepdim=True))
+    illum = illum.clamp(1e-3, 1.0)
     dark = lin * illum
     shot = torch.empty(n, 1, 1, 1).uniform_(*cfg.shot, generator=g)
     read = torch.empty(n, 1, 1, 1).uniform_(*cfg.read, generator=g)

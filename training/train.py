@@ -76,6 +76,8 @@ class Recipe:
     #: False: the config may differ; parameters with the same name and shape are copied,
     #: the rest keep their fresh initialisation (listed in the manifest).
     init_strict: bool = True
+    #: overrides of ``training.data.SyntheticConfig`` for the sri_synth stages.
+    synthetic: dict = field(default_factory=dict)
 
     @property
     def total_steps(self) -> int:
@@ -134,6 +136,10 @@ class Trainer:
         self.data = PairedCrops(self.train_pairs, seed=recipe.seed)
         self.val_images = [(load_rgb(a), load_rgb(b)) for a, b in self.val_pairs]
         self.gen = torch.Generator().manual_seed(recipe.seed)
+        try:
+            self.synthetic = SyntheticConfig(**recipe.synthetic)
+        except TypeError as err:
+            raise RecipeError(f"recipe {recipe.name!r}: bad 'synthetic' settings: {err}") from err
         self.phi = NCBCFeatures().to(device)
         self.perceptual: nn.Module | None = None
         self.perceptual_source = "not used (weight 0)"
@@ -172,7 +178,11 @@ class Trainer:
                 f"not {recipe.model!r} {self.model.cfg}"
             )
         own = self.model.state_dict()
-        copied = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+        theirs = source.state_dict()
+        adapt = getattr(self.model, "adapt_state_dict", None)
+        if adapt is not None and source.cfg != self.model.cfg:
+            theirs = adapt(theirs, source.cfg)
+        copied = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
         fresh = sorted(set(own) - set(copied))
         if recipe.init_strict:
             self.model.load_state_dict(copied)
@@ -238,7 +248,7 @@ class Trainer:
             terms["total"] = total
             return terms
         if kind == "sri_synth":
-            dark, illum = synthesize_dark(hi.cpu(), SyntheticConfig(), self.gen)
+            dark, illum = synthesize_dark(hi.cpu(), self.synthetic, self.gen)
             _, pred = m.estimate(dark.to(self.device))
             loss = L.mse(pred, illum.to(self.device))
             return {"synth_mse": loss, "total": loss}
