@@ -1,7 +1,8 @@
 """How much of a model's error on LOL eval15 is the exposure it picks.
 
 For each image: PSNR of the model's output, of the output times the best single gain
-(least squares against the reference: a perfect global exposure), and, for ``blnet``,
+(least squares against the reference: a perfect global exposure), of the output times the
+best gain per colour channel (perfect exposure and white balance), and, for ``blnet``,
 of R_low * I_high, where I_high is the decomposition net's illumination of the
 *reference* (what a perfect enhancement net would output under L_bri).
 
@@ -41,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model, _ = load_checkpoint(args.weights) if args.weights else load_pretrained(args.model)
     model.eval()
-    rows: dict[str, list[tuple[float, float, float]]] = {"output": [], "output x best global gain": []}
+    rows: dict[str, list[tuple[float, float, float]]] = {
+        "output": [],
+        "output x best global gain": [],
+        "output x best gain per colour channel": [],
+    }
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
     for low_p, high_p in list_pairs(Path(args.data) if args.data else default_lol_root() / "eval15"):
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{low_p.name}: mean input {x.mean():.3f}, output {out_t.mean():.3f}, reference {y_t.mean():.3f}, best gain {g:.2f}")
             rows["output"].append(_scores(tensor_to_uint8(out_t), y))
             rows["output x best global gain"].append(_scores(tensor_to_uint8(out_t * g), y))
+            gc = (out_t * y_t).sum(dim=(0, 2, 3), keepdim=True) / (out_t * out_t).sum(dim=(0, 2, 3), keepdim=True).clamp(min=1e-12)
+            rows["output x best gain per colour channel"].append(_scores(tensor_to_uint8(out_t * gc), y))
             if args.model == "blnet":
                 r_low, _ = model.estimate(x)
                 yp, h, w = pad_to_multiple(y_t, model.pad_multiple)

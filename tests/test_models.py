@@ -100,6 +100,42 @@ def test_sri_colour_illumination_and_widening_from_grey():
         create_model("sri", {"illum_channels": 2})
 
 
+def test_sri_detail_term_is_an_edge_aware_filter_of_the_input():
+    m = create_model("sri", {"illum_channels": 3, "detail_box": 5}).eval()
+    uu = 16
+    with torch.no_grad():
+        flat = torch.full((1, 3, 20, 24), 0.07)
+        aux, light = m.estimate(flat)
+        assert aux.shape == (1, 3, 20, 24) and light.shape == (1, 3, 20, 24)
+        torch.testing.assert_close(aux, torch.ones_like(aux))  # nothing to remove in a flat frame
+        x = torch.rand(1, 3, 20, 24) * 0.2
+        e = m.cfg.detail_eps
+        local = torch.nn.functional.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
+        for bias, beta in ((-30.0, 0.0), (0.0, 0.5), (30.0, 1.0)):
+            m.tail.weight[3 * uu :].zero_()
+            m.tail.bias[3 * uu :].fill_(bias)
+            aux, light = m.estimate(x)
+            torch.testing.assert_close(aux, ((x + e) / (local + e)) ** beta)
+            torch.testing.assert_close(m(x), (x / (light * aux).clamp(min=m.cfg.eps)).clamp(0, 1))
+        # beta = 1: the output is the box-filtered input over the light (up to e)
+        torch.testing.assert_close(m(x), (x * (local + e) / ((x + e) * light)).clamp(0, 1))
+    with pytest.raises(ValueError, match="detail_box"):
+        create_model("sri", {"detail_box": 4})
+
+
+def test_sri_widening_to_a_detail_term_keeps_the_light():
+    grey = create_model("sri").eval()
+    m = create_model("sri", {"illum_channels": 3, "detail_box": 5}).eval()
+    m.load_state_dict(m.adapt_state_dict(grey.state_dict(), grey.cfg))
+    x = torch.rand(1, 3, 37, 53) * 0.3
+    with torch.no_grad():
+        aux, light = m.estimate(x)
+        torch.testing.assert_close(light, grey.estimate(x)[1].expand_as(light))
+        local = torch.nn.functional.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
+        e = m.cfg.detail_eps
+        torch.testing.assert_close(aux, ((x + e) / (local + e)) ** 0.5)
+
+
 def test_sri_guards_division():
     m = create_model("sri").eval()
     x = torch.rand(1, 3, 8, 8)

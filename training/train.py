@@ -253,8 +253,8 @@ class Trainer:
             loss = L.mse(pred, illum.to(self.device))
             return {"synth_mse": loss, "total": loss}
         if kind == "sri_real":
-            _, pred = m.estimate(lo)
-            loss = L.mse(lo / pred.clamp(min=m.cfg.eps), hi)
+            aux, pred = m.estimate(lo)
+            loss = L.mse(lo / m.illumination(aux, pred).clamp(min=m.cfg.eps), hi)
             return {"real_mse": loss, "total": loss}
         raise ValueError(f"unknown stage kind {kind!r}")
 
