@@ -59,22 +59,30 @@ def get_entry(name: str) -> ModelEntry:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}") from None
 
 
-def config_from_dict(name: str, values: dict[str, Any] | None) -> Any:
+def config_from_dict(name: str, values: dict[str, Any] | None, *, base: str = "default") -> Any:
     """Build the model's config dataclass from a plain dict (e.g. a JSON manifest).
 
-    Lists become tuples so that the frozen config stays hashable.
+    Lists become tuples so that the frozen config stays hashable. Fields the dict leaves
+    out come from the model's registered default config (``base="default"``: the variant
+    the project ships), or from the dataclass's own field defaults (``base="fields"``: a
+    field added later defaults there to the behaviour before it existed, which is what a
+    manifest written before that field meant).
 
     Raises:
         ValueError: unknown model, or a key that the config does not have.
     """
     entry = get_entry(name)
+    if base not in ("default", "fields"):
+        raise ValueError(f"base must be 'default' or 'fields', not {base!r}")
     if not values:
-        return entry.default_config
+        return entry.default_config if base == "default" else entry.config_cls()
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ValueError(f"config of {name!r} has no field(s) {unknown}; valid: {sorted(fields)}")
     clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    if base == "fields":
+        return entry.config_cls(**clean)
     return dataclasses.replace(entry.default_config, **clean)
 
 

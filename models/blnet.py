@@ -18,7 +18,7 @@ from ._base import EnhancementModel
 from ._layers import UNet, crop_to, pad_to_multiple
 from ._registry import register_model
 
-__all__ = ["BLNetConfig", "BLNet", "NCBCFeatures", "blnet"]
+__all__ = ["BLNetConfig", "BLNET_DEFAULT", "BLNet", "NCBCFeatures", "blnet"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class BLNetConfig:
     #: channel widths per level of the enhancement net.
     enhance_widths: tuple[int, ...] = (16, 32, 48, 64)
     #: whole-frame context at the enhancement net's bottleneck (exposure is a global property).
-    enhance_global: bool = True
+    #: Field defaults are the first design; the registered default (``BLNET_DEFAULT``) turns it on.
+    enhance_global: bool = False
 
 
 class BLNet(EnhancementModel):
@@ -85,6 +86,10 @@ class NCBCFeatures(nn.Module):
         return F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), self.w2, groups=3)
 
 
-@register_model("blnet", BLNetConfig, BLNetConfig(), "BLNet: decomposition U-Net + enhancement U-Net (GPU model)")
+#: the shipped variant, what ``create_model("blnet")`` builds.
+BLNET_DEFAULT = BLNetConfig(enhance_global=True)
+
+
+@register_model("blnet", BLNetConfig, BLNET_DEFAULT, "BLNet: decomposition U-Net + enhancement U-Net (GPU model)")
 def blnet(cfg: BLNetConfig) -> BLNet:
     return BLNet(cfg)

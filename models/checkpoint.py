@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._registry import create_model, get_entry
+from ._registry import config_from_dict, create_model, get_entry
 
 __all__ = [
     "CheckpointError",
@@ -114,7 +114,9 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str | None =
         raise CheckpointError(f"{path} does not match its manifest (sha256 {digest[:12]} != {str(manifest.get('sha256'))[:12]})")
     name = manifest["model"]
     get_entry(name)
-    model = create_model(name, manifest.get("config") or None)
+    # A manifest holds every config field its writer knew; fields added since take the
+    # dataclass default, i.e. the behaviour the checkpoint was trained with.
+    model = create_model(name, config_from_dict(name, manifest.get("config") or {}, base="fields"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         _flush_subnormals(state)

@@ -1,10 +1,16 @@
 """Synthetic-Real Interaction network.
 
-A light residual CNN of 26 convolution layers (~0.93 M parameters) predicts the
+A light residual CNN of 26 convolution layers (~0.96 M parameters) predicts the
 illumination I of a dark frame L; the output is L / I. To keep it light at video
 resolutions, the residual body runs on a 4x4 pixel-unshuffled frame and the tail
 pixel-shuffles the illumination back to full resolution. A ``GlobalContext`` block in the
 middle of the body gives every pixel whole-frame statistics (exposure is global).
+
+In the shipped variant (``SRI_DEFAULT``) I = light * detail: the light has one channel per
+colour (the white balance of the scene's light), and the detail term
+``((L + e) / (box(L) + e)) ** beta``, with beta in [0, 1] predicted per pixel, moves the
+fine-scale structure the network judges to be sensor noise into I, so that the division
+removes it instead of amplifying it.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from ._base import EnhancementModel
 from ._layers import GlobalContext, crop_to, pad_to_multiple
 from ._registry import register_model
 
-__all__ = ["SRIConfig", "SRINet", "sri"]
+__all__ = ["SRIConfig", "SRI_DEFAULT", "SRINet", "sri"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,11 @@ class SRINet(EnhancementModel):
         return state
 
 
-@register_model("sri", SRIConfig, SRIConfig(), "Synthetic-Real Interaction residual illumination net (26 conv, ~0.93 M)")
+#: the shipped variant, what ``create_model("sri")`` builds: colour light and detail term.
+#: (The field defaults are the grey design before them, so older manifests still load.)
+SRI_DEFAULT = SRIConfig(illum_channels=3, detail_box=5)
+
+
+@register_model("sri", SRIConfig, SRI_DEFAULT, "Synthetic-Real Interaction residual illumination net (26 conv, ~0.95 M)")
 def sri(cfg: SRIConfig) -> SRINet:
     return SRINet(cfg)

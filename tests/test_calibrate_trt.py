@@ -115,11 +115,18 @@ def test_estimate_and_render_export_separately(name):
     model = models.create_model(name).eval()
     est, ren, est_args, ren_args, has_aux = export_parts(model, (32, 48))
     assert check_graph(est).ok and check_graph(ren).ok
-    assert has_aux == (name != "sri")
+    assert has_aux == (model.estimate(est_args[0])[0] is not None)
+    assert has_aux  # every shipped design has one (sri: its detail term)
     x = est_args[0]
     out = est.module()(x)
     illum = out[1] if has_aux else out
     torch.testing.assert_close(illum, model.estimate(x)[1])
+
+
+def test_grey_sri_exports_without_aux():
+    model = models.create_model("sri", width=8, blocks=1, illum_channels=1, detail_box=0).eval()
+    est, ren, _, ren_args, has_aux = export_parts(model, (32, 48))
+    assert not has_aux and len(ren_args) == 2 and check_graph(est).ok and check_graph(ren).ok
 
 
 def test_uint8_graph_only_leaves_the_final_cast_to_pytorch():

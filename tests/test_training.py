@@ -126,10 +126,10 @@ def test_recipe_init_widens_a_grey_sri_to_a_colour_one(two_crops, tmp_path):
     from training.train import Recipe, Stage
 
     torch.manual_seed(4)
-    grey = create_model("sri").eval()
+    grey = create_model("sri", {"illum_channels": 1, "detail_box": 0}).eval()
     ckpt = save_checkpoint(grey, "sri", tmp_path / "grey.pt")
     stage = Stage(kind="sri_synth", steps=1, lr=1e-3)
-    r = Recipe(name="c", model="sri", config={"illum_channels": 3}, stages=(stage,), init=str(ckpt), init_strict=False)
+    r = Recipe(name="c", model="sri", config={"illum_channels": 3, "detail_box": 0}, stages=(stage,), init=str(ckpt), init_strict=False)
     t = Trainer(r, tmp_path / "run", torch.device("cpu"), data_root=str(two_crops))
     assert t.init_source["fresh"] == []  # the tail was widened, not re-initialised
     x = torch.rand(1, 3, 40, 48) * 0.3
