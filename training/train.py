@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -331,6 +332,7 @@ class Trainer:
                 "name": r.name,
                 "stages": [s.__dict__ for s in r.stages],
                 "loss_weights": r.loss_weights,
+                "synthetic": dataclasses.asdict(self.synthetic),
                 "notes": r.notes,
                 "init": self.init_source,
             },
