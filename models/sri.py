@@ -153,6 +153,6 @@ class SRINet(EnhancementModel):
 SRI_DEFAULT = SRIConfig(illum_channels=3, detail_box=5)
 
 
-@register_model("sri", SRIConfig, SRI_DEFAULT, "Synthetic-Real Interaction residual illumination net (26 conv, ~0.95 M)")
+@register_model("sri", SRIConfig, SRI_DEFAULT, "Synthetic-Real Interaction residual illumination net (26 conv, ~0.96 M)")
 def sri(cfg: SRIConfig) -> SRINet:
     return SRINet(cfg)
