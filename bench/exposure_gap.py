@@ -4,9 +4,13 @@ For each image: PSNR of the model's output, of the output times the best single 
 (least squares against the reference: a perfect global exposure), of the output times the
 best gain per colour channel (perfect exposure and white balance), and, for ``blnet``,
 of R_low * I_high, where I_high is the decomposition net's illumination of the
-*reference* (what a perfect enhancement net would output under L_bri).
+*reference* (what a perfect enhancement net would output under L_bri). With
+``--box-filter K BETA``, also of the output times ``((box_K(L) + e) / (L + e)) ** BETA``
+(e = 2/255): a fixed box filter of the input's fine structure, i.e. of the noise an
+L / I model amplifies (how much a per-pixel noise term in I could gain).
 
-    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR] [--per-image]
+    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation]
+                                 [--per-image] [--box-filter K BETA]
 """
 from __future__ import annotations
 
@@ -16,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibrate.validate import tensor_to_uint8  # noqa: E402
 from models import load_checkpoint, load_pretrained  # noqa: E402
 from models._layers import crop_to, pad_to_multiple  # noqa: E402
-from training.data import default_lol_root, list_pairs, load_rgb, to_tensor  # noqa: E402
+from training.data import default_lol_root, list_pairs, load_rgb, split_pairs, to_tensor  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
 
 
@@ -34,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
-    ap.add_argument("--data", default=None)
+    ap.add_argument("--data", default=None, help="folder of low/ and high/ pairs (default: LOL eval15)")
+    ap.add_argument("--split", choices=("eval15", "validation"), default="eval15", help="without --data: LOL eval15 or the training validation split")
+    ap.add_argument("--box-filter", nargs=2, type=float, metavar=("K", "BETA"), default=None, help="also score the output times ((box_K(L)+e)/(L+e))**BETA")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -47,9 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         "output x best global gain": [],
         "output x best gain per colour channel": [],
     }
+    box_row = ""
+    if args.box_filter:
+        k, beta = int(args.box_filter[0]), args.box_filter[1]
+        box_row = f"output x (box{k}(L)/L)^{beta:g}"
+        rows[box_row] = []
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
-    for low_p, high_p in list_pairs(Path(args.data) if args.data else default_lol_root() / "eval15"):
+    if args.data:
+        pairs = list_pairs(Path(args.data))
+    elif args.split == "validation":
+        pairs = split_pairs(list_pairs(default_lol_root() / "our485"))[1]
+    else:
+        pairs = list_pairs(default_lol_root() / "eval15")
+    for low_p, high_p in pairs:
         x = to_tensor(load_rgb(low_p))[None]
         y = load_rgb(high_p)
         y_t = to_tensor(y)[None]
@@ -62,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             rows["output x best global gain"].append(_scores(tensor_to_uint8(out_t * g), y))
             gc = (out_t * y_t).sum(dim=(0, 2, 3), keepdim=True) / (out_t * out_t).sum(dim=(0, 2, 3), keepdim=True).clamp(min=1e-12)
             rows["output x best gain per colour channel"].append(_scores(tensor_to_uint8(out_t * gc), y))
+            if box_row:
+                e = 2.0 / 255.0
+                local = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+                rows[box_row].append(_scores(tensor_to_uint8((out_t * ((local + e) / (x + e)) ** beta).clamp(0, 1)), y))
             if args.model == "blnet":
                 r_low, _ = model.estimate(x)
                 yp, h, w = pad_to_multiple(y_t, model.pad_multiple)

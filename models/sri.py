@@ -108,7 +108,7 @@ class SRINet(EnhancementModel):
         k, e = self.cfg.detail_box, self.cfg.detail_eps
         local = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
         beta = torch.sigmoid(t[:, ic : ic + 1])
-        return torch.exp(beta * torch.log((x + e) / (local + e))), light
+        return ((x + e) / (local + e)).pow(beta), light
 
     def illumination(self, aux: Tensor | None, illum: Tensor) -> Tensor:
         """The whole I of ``estimate``'s parts."""

@@ -138,3 +138,8 @@ def test_recipe_init_widens_a_grey_sri_to_a_colour_one(two_crops, tmp_path):
     bad = dataclasses.replace(r, synthetic={"no_such_setting": 1})
     with pytest.raises(RecipeError, match="synthetic"):
         Trainer(bad, tmp_path / "run2", torch.device("cpu"), data_root=str(two_crops))
+    grey_light = Recipe(name="g", model="sri", config={"illum_channels": 1, "detail_box": 0}, stages=(stage,), synthetic={"cast_spread": 0.1})
+    t_grey = Trainer(grey_light, tmp_path / "run3", torch.device("cpu"), data_root=str(two_crops))
+    lo, hi = t_grey.data.batch(2, 32)
+    with pytest.raises(RecipeError, match="channels"):  # not a silent broadcast of a 1-channel light
+        t_grey.stage_loss("sri_synth", lo, hi, {})

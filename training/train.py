@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import logging
 import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -251,6 +250,11 @@ class Trainer:
         if kind == "sri_synth":
             dark, illum = synthesize_dark(hi.cpu(), self.synthetic, self.gen)
             _, pred = m.estimate(dark.to(self.device))
+            if pred.shape[1] < illum.shape[1]:
+                raise RecipeError(
+                    f"recipe {self.recipe.name!r}: the synthetic light has {illum.shape[1]} channels "
+                    f"(synthetic.cast_spread > 0) but the model's light has {pred.shape[1]}"
+                )
             loss = L.mse(pred, illum.to(self.device))
             return {"synth_mse": loss, "total": loss}
         if kind == "sri_real":
@@ -332,7 +336,7 @@ class Trainer:
                 "name": r.name,
                 "stages": [s.__dict__ for s in r.stages],
                 "loss_weights": r.loss_weights,
-                "synthetic": dataclasses.asdict(self.synthetic),
+                "synthetic": asdict(self.synthetic),
                 "notes": r.notes,
                 "init": self.init_source,
             },
