@@ -30,6 +30,13 @@ class BLNetConfig:
     #: whole-frame context at the enhancement net's bottleneck (exposure is a global property).
     #: Field defaults are the first design; the registered default (``BLNET_DEFAULT``) turns it on.
     enhance_global: bool = False
+    #: gated Retinex skip in the decomposition: the net also sees R0 = S / (max_c S + e) and
+    #: outputs a per-pixel gate a, R = a * R0 + (1 - a) * R_net. Where the frame is clean
+    #: (bright regions, every reference) R0 carries its full detail past the U-Net; where it
+    #: is noisy the net's own denoised R_net takes over. Field default off (earlier designs).
+    retinex_skip: bool = False
+    #: e of R0 (keeps R0 bounded where the frame is black).
+    retinex_eps: float = 0.01
 
 
 class BLNet(EnhancementModel):
@@ -39,14 +46,22 @@ class BLNet(EnhancementModel):
         super().__init__()
         self.cfg = cfg
         # Input: RGB plus its channel-wise max (a cheap illumination prior).
-        self.decom = UNet(4, 4, cfg.decom_widths)
+        skip = 4 if cfg.retinex_skip else 0  # R0 in, gate out
+        self.decom = UNet(4 + (3 if skip else 0), 4 + (1 if skip else 0), cfg.decom_widths)
         self.enhance = UNet(4, 1, cfg.enhance_widths, global_context=cfg.enhance_global)
         self.pad_multiple = max(self.decom.multiple, self.enhance.multiple)
 
     def decompose(self, s: Tensor) -> tuple[Tensor, Tensor]:
         """S (N,3,H,W), H and W multiples of ``pad_multiple`` -> R (N,3,H,W), I (N,1,H,W) in [0, 1]."""
-        y = self.decom(torch.cat([s, s.amax(dim=1, keepdim=True)], dim=1))
-        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
+        peak = s.amax(dim=1, keepdim=True)
+        if not self.cfg.retinex_skip:
+            y = self.decom(torch.cat([s, peak], dim=1))
+            return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
+        r0 = s / (peak + self.cfg.retinex_eps)
+        y = self.decom(torch.cat([s, peak, r0], dim=1))
+        gate = torch.sigmoid(y[:, 4:5])
+        r = gate * r0 + (1.0 - gate) * torch.sigmoid(y[:, :3])
+        return r, torch.sigmoid(y[:, 3:4])
 
     def relight(self, r: Tensor, i: Tensor) -> Tensor:
         """(R_low, I_low) -> enhanced illumination L_out (N,1,H,W) in [0, 1]."""
@@ -61,6 +76,26 @@ class BLNet(EnhancementModel):
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         assert aux is not None
         return (aux * illum).clamp(0.0, 1.0)
+
+    #: bias of a new gate's logit: it starts nearly closed (a = 0.018).
+    GATE_INIT_BIAS = -4.0
+
+    def adapt_state_dict(self, state: dict[str, Tensor], source_cfg: BLNetConfig) -> dict[str, Tensor]:
+        """A state dict of a blnet without the Retinex skip, widened to this one's.
+
+        The first convolution gets zero filters for the R0 input and the head a gate with
+        zero filters and a closed bias, so the decomposition starts out (almost exactly: the
+        gate is 1.8 % open) what the source computed. Any other pair of configs passes through.
+        """
+        if not self.cfg.retinex_skip or source_cfg.retinex_skip or source_cfg.decom_widths != self.cfg.decom_widths:
+            return state
+        state = dict(state)
+        w = state["decom.stem.0.weight"]
+        state["decom.stem.0.weight"] = torch.cat([w, w.new_zeros(w.shape[0], 3, *w.shape[2:])], dim=1)
+        hw, hb = state["decom.head.weight"], state["decom.head.bias"]
+        state["decom.head.weight"] = torch.cat([hw, hw.new_zeros(1, *hw.shape[1:])])
+        state["decom.head.bias"] = torch.cat([hb, hb.new_full((1,), self.GATE_INIT_BIAS)])
+        return state
 
 
 class NCBCFeatures(nn.Module):
@@ -87,7 +122,7 @@ class NCBCFeatures(nn.Module):
 
 
 #: the shipped variant, what ``create_model("blnet")`` builds.
-BLNET_DEFAULT = BLNetConfig(enhance_global=True)
+BLNET_DEFAULT = BLNetConfig(enhance_global=True, retinex_skip=True)
 
 
 @register_model("blnet", BLNetConfig, BLNET_DEFAULT, "BLNet: decomposition U-Net + enhancement U-Net (GPU model)")

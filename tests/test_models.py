@@ -266,3 +266,52 @@ def test_blnet_global_context_option():
     with torch.no_grad():
         y = m(torch.rand(1, 3, 37, 53))
     assert y.shape == (1, 3, 37, 53) and 0 <= y.min() and y.max() <= 1
+
+
+def _small_blnet(**kw):
+    from models.blnet import BLNetConfig
+
+    return create_model("blnet", BLNetConfig(decom_widths=(8, 16, 16), enhance_widths=(8, 16, 16), **kw)).eval()
+
+
+def test_blnet_retinex_skip_starts_from_a_plain_decomposition():
+    """Adapting plain weights: I is unchanged and R is the plain R moved towards R0 by the
+    nearly closed gate, a = sigmoid(-4), and by exactly that."""
+    torch.manual_seed(0)
+    plain = _small_blnet()
+    skip = _small_blnet(retinex_skip=True)
+    skip.load_state_dict(skip.adapt_state_dict(plain.state_dict(), plain.cfg))
+    s = torch.rand(2, 3, 16, 24) * 0.2
+    with torch.no_grad():
+        r_p, i_p = plain.decompose(s)
+        r_s, i_s = skip.decompose(s)
+    a = torch.sigmoid(torch.tensor(skip.GATE_INIT_BIAS))
+    r0 = s / (s.amax(dim=1, keepdim=True) + skip.cfg.retinex_eps)
+    assert torch.equal(i_s, i_p)
+    torch.testing.assert_close(r_s, a * r0 + (1 - a) * r_p)
+    # other pairs of configs pass through untouched
+    state = plain.state_dict()
+    assert plain.adapt_state_dict(state, plain.cfg) is state
+
+
+def test_blnet_retinex_skip_open_gate_reconstructs_the_frame():
+    """With the gate open R is R0, so R * (max_c S + e) is S exactly, detail and all; R stays
+    in [0, 1] and finite on a black frame."""
+    m = _small_blnet(retinex_skip=True)
+    with torch.no_grad():
+        m.decom.head.bias[4] = 30.0
+        m.decom.head.weight[4] = 0.0
+    s = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        r, _ = m.decompose(s)
+        r_black, i_black = m.decompose(torch.zeros(1, 3, 16, 16))
+    torch.testing.assert_close(r * (s.amax(dim=1, keepdim=True) + m.cfg.retinex_eps), s)
+    assert 0 <= r.min() and r.max() <= 1
+    assert torch.isfinite(r_black).all() and torch.isfinite(i_black).all() and r_black.abs().max() == 0
+
+
+def test_blnet_retinex_skip_gradients_reach_the_gate():
+    m = _small_blnet(retinex_skip=True).train()
+    r, i = m.decompose(torch.rand(1, 3, 16, 16))
+    (r.mean() + i.mean()).backward()
+    assert m.decom.head.weight.grad[4].abs().sum() > 0 and m.decom.stem[0].weight.grad[:, 4:].abs().sum() > 0
