@@ -4,13 +4,16 @@ For each image: PSNR of the model's output, of the output times the best single 
 (least squares against the reference: a perfect global exposure), of the output times the
 best gain per colour channel (perfect exposure and white balance), and, for ``blnet``,
 of R_low * I_high, where I_high is the decomposition net's illumination of the
-*reference* (what a perfect enhancement net would output under L_bri). With
-``--box-filter K BETA``, also of the output times ``((box_K(L) + e) / (L + e)) ** BETA``
+*reference* (what a perfect enhancement net would output under L_bri), and of
+R_high * I_high (how well the decomposition recomposes a clean frame). With
+``--r0-threshold T`` (``blnet``), also of R_low replaced by R0 = S / (max_c S + 0.01)
+where max_c S > T (a soft step, sigmoid(60 (max_c S - T))), times I_high: what the
+frame's own colour and detail are worth where it is bright enough. With ``--box-filter K BETA``, also of the output times ``((box_K(L) + e) / (L + e)) ** BETA``
 (e = 2/255): a fixed box filter of the input's fine structure, i.e. of the noise an
 L / I model amplifies (how much a per-pixel noise term in I could gain).
 
     python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation]
-                                 [--per-image] [--box-filter K BETA]
+                                 [--per-image] [--box-filter K BETA] [--r0-threshold T]
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="folder of low/ and high/ pairs (default: LOL eval15)")
     ap.add_argument("--split", choices=("eval15", "validation"), default="eval15", help="without --data: LOL eval15 or the training validation split")
     ap.add_argument("--box-filter", nargs=2, type=float, metavar=("K", "BETA"), default=None, help="also score the output times ((box_K(L)+e)/(L+e))**BETA")
+    ap.add_argument("--r0-threshold", type=float, default=None, metavar="T", help="blnet: also score R_low replaced by R0 = S/(max_c S + 0.01) where max_c S > T (soft step), times I_high")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -59,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         k, beta = int(args.box_filter[0]), args.box_filter[1]
         box_row = f"output x (box{k}(L)/L)^{beta:g}"
         rows[box_row] = []
+    r0_row = ""
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
+        rows["R_high x I_high (the reference, decomposed and recomposed)"] = []
+        if args.r0_threshold is not None:
+            r0_row = f"R_low, R0 where max_c S > {args.r0_threshold:g}, x I_high"
+            rows[r0_row] = []
     if args.data:
         pairs = list_pairs(Path(args.data))
     elif args.split == "validation":
@@ -87,9 +96,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.model == "blnet":
                 r_low, _ = model.estimate(x)
                 yp, h, w = pad_to_multiple(y_t, model.pad_multiple)
-                _, i_high = model.decompose(yp)
-                ideal = tensor_to_uint8((r_low * crop_to(i_high, h, w)).clamp(0, 1))
+                r_high, i_high = (crop_to(t, h, w) for t in model.decompose(yp))
+                ideal = tensor_to_uint8((r_low * i_high).clamp(0, 1))
                 rows["R_low x I_high (decomposed reference)"].append(_scores(ideal, y))
+                rows["R_high x I_high (the reference, decomposed and recomposed)"].append(
+                    _scores(tensor_to_uint8((r_high * i_high).clamp(0, 1)), y)
+                )
+                if r0_row:
+                    peak = x.amax(dim=1, keepdim=True)
+                    a = torch.sigmoid(60.0 * (peak - args.r0_threshold))  # a soft step at T
+                    r_mix = a * x / (peak + 0.01) + (1.0 - a) * r_low
+                    rows[r0_row].append(_scores(tensor_to_uint8((r_mix * i_high).clamp(0, 1)), y))
     print(f"| {args.model} ({args.weights or 'shipped'}) | PSNR | SSIM | ΔE |")
     print("|---|---:|---:|---:|")
     for key, v in rows.items():
