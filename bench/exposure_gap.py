@@ -8,7 +8,8 @@ of R_low * I_high, where I_high is the decomposition net's illumination of the
 R_high * I_high (how well the decomposition recomposes a clean frame). With
 ``--r0-threshold T`` (``blnet``), also of R_low replaced by R0 = S / (max_c S + 0.01)
 where max_c S > T (a soft step, sigmoid(60 (max_c S - T))), times I_high: what the
-frame's own colour and detail are worth where it is bright enough. With ``--box-filter K BETA``, also of the output times ``((box_K(L) + e) / (L + e)) ** BETA``
+frame's own colour and detail are worth where it is bright enough. With
+``--box-filter K BETA``, also of the output times ``((box_K(L) + e) / (L + e)) ** BETA``
 (e = 2/255): a fixed box filter of the input's fine structure, i.e. of the noise an
 L / I model amplifies (how much a per-pixel noise term in I could gain).
 
