@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibrate.validate import tensor_to_uint8  # noqa: E402
 from models import load_checkpoint, load_pretrained  # noqa: E402
 from models._layers import crop_to, pad_to_multiple  # noqa: E402
+from models.blnet import retinex_prior  # noqa: E402
 from training.data import default_lol_root, list_pairs, load_rgb, split_pairs, to_tensor  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="folder of low/ and high/ pairs (default: LOL eval15)")
     ap.add_argument("--split", choices=("eval15", "validation"), default="eval15", help="without --data: LOL eval15 or the training validation split")
     ap.add_argument("--box-filter", nargs=2, type=float, metavar=("K", "BETA"), default=None, help="also score the output times ((box_K(L)+e)/(L+e))**BETA")
-    ap.add_argument("--r0-threshold", type=float, default=None, metavar="T", help="blnet: also score R_low replaced by R0 = S/(max_c S + 0.01) where max_c S > T (soft step), times I_high")
+    ap.add_argument("--r0-threshold", type=float, default=None, metavar="T", help="blnet: also score R_low replaced by R0 = S/(max_c S + retinex_eps, 0.01) where max_c S > T (soft step), times I_high")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         box_row = f"output x (box{k}(L)/L)^{beta:g}"
         rows[box_row] = []
     r0_row = ""
+    gates: dict[str, list[float]] = {"dark input": [], "reference": []}
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
         rows["R_high x I_high (the reference, decomposed and recomposed)"] = []
@@ -98,21 +100,27 @@ def main(argv: list[str] | None = None) -> int:
                 r_low, _ = model.estimate(x)
                 yp, h, w = pad_to_multiple(y_t, model.pad_multiple)
                 r_high, i_high = (crop_to(t, h, w) for t in model.decompose(yp))
+                if model.cfg.retinex_skip:
+                    xp, _, _ = pad_to_multiple(x, model.pad_multiple)
+                    gates["dark input"].append(float(crop_to(model.decompose_parts(xp)[2], h, w).mean()))
+                    gates["reference"].append(float(crop_to(model.decompose_parts(yp)[2], h, w).mean()))
                 ideal = tensor_to_uint8((r_low * i_high).clamp(0, 1))
                 rows["R_low x I_high (decomposed reference)"].append(_scores(ideal, y))
                 rows["R_high x I_high (the reference, decomposed and recomposed)"].append(
                     _scores(tensor_to_uint8((r_high * i_high).clamp(0, 1)), y)
                 )
                 if r0_row:
-                    peak = x.amax(dim=1, keepdim=True)
+                    peak, r0 = retinex_prior(x, model.cfg.retinex_eps)
                     a = torch.sigmoid(60.0 * (peak - args.r0_threshold))  # a soft step at T
-                    r_mix = a * x / (peak + 0.01) + (1.0 - a) * r_low
+                    r_mix = a * r0 + (1.0 - a) * r_low
                     rows[r0_row].append(_scores(tensor_to_uint8((r_mix * i_high).clamp(0, 1)), y))
     print(f"| {args.model} ({args.weights or 'shipped'}) | PSNR | SSIM | ΔE |")
     print("|---|---:|---:|---:|")
     for key, v in rows.items():
         p, s, e = np.mean(np.asarray(v), axis=0)
         print(f"| {key} | {p:.2f} | {s:.3f} | {e:.2f} |")
+    if gates["reference"]:
+        print("mean Retinex-skip gate a: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in gates.items()))
     return 0
 
 

@@ -18,7 +18,14 @@ from ._base import EnhancementModel
 from ._layers import UNet, crop_to, pad_to_multiple
 from ._registry import register_model
 
-__all__ = ["BLNetConfig", "BLNET_DEFAULT", "BLNet", "NCBCFeatures", "blnet"]
+__all__ = ["BLNetConfig", "BLNET_DEFAULT", "BLNet", "NCBCFeatures", "blnet", "retinex_prior"]
+
+
+def retinex_prior(s: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """S (N,3,H,W) -> its channel-wise max (N,1,H,W) and R0 = S / (max_c S + eps) in [0, 1),
+    the frame at a normalised exposure (a Retinex split with the max channel as illumination)."""
+    peak = s.amax(dim=1, keepdim=True)
+    return peak, s / (peak + eps)
 
 
 @dataclass(frozen=True)
@@ -45,23 +52,28 @@ class BLNet(EnhancementModel):
     def __init__(self, cfg: BLNetConfig):
         super().__init__()
         self.cfg = cfg
-        # Input: RGB plus its channel-wise max (a cheap illumination prior).
-        skip = 4 if cfg.retinex_skip else 0  # R0 in, gate out
-        self.decom = UNet(4 + (3 if skip else 0), 4 + (1 if skip else 0), cfg.decom_widths)
+        # Input: RGB plus its channel-wise max (a cheap illumination prior); with the Retinex
+        # skip also R0 (3 channels in) and the gate (1 channel out).
+        extra_in, extra_out = (3, 1) if cfg.retinex_skip else (0, 0)
+        self.decom = UNet(4 + extra_in, 4 + extra_out, cfg.decom_widths)
         self.enhance = UNet(4, 1, cfg.enhance_widths, global_context=cfg.enhance_global)
         self.pad_multiple = max(self.decom.multiple, self.enhance.multiple)
 
+    def decompose_parts(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """S -> (R_net, I, gate a, R0); a and R0 are None without the Retinex skip."""
+        if not self.cfg.retinex_skip:
+            y = self.decom(torch.cat([s, s.amax(dim=1, keepdim=True)], dim=1))
+            return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), None, None
+        peak, r0 = retinex_prior(s, self.cfg.retinex_eps)
+        y = self.decom(torch.cat([s, peak, r0], dim=1))
+        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), torch.sigmoid(y[:, 4:5]), r0
+
     def decompose(self, s: Tensor) -> tuple[Tensor, Tensor]:
         """S (N,3,H,W), H and W multiples of ``pad_multiple`` -> R (N,3,H,W), I (N,1,H,W) in [0, 1]."""
-        peak = s.amax(dim=1, keepdim=True)
-        if not self.cfg.retinex_skip:
-            y = self.decom(torch.cat([s, peak], dim=1))
-            return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
-        r0 = s / (peak + self.cfg.retinex_eps)
-        y = self.decom(torch.cat([s, peak, r0], dim=1))
-        gate = torch.sigmoid(y[:, 4:5])
-        r = gate * r0 + (1.0 - gate) * torch.sigmoid(y[:, :3])
-        return r, torch.sigmoid(y[:, 3:4])
+        r_net, i, gate, r0 = self.decompose_parts(s)
+        if gate is None:
+            return r_net, i
+        return r_net + gate * (r0 - r_net), i  # a * R0 + (1 - a) * R_net
 
     def relight(self, r: Tensor, i: Tensor) -> Tensor:
         """(R_low, I_low) -> enhanced illumination L_out (N,1,H,W) in [0, 1]."""
