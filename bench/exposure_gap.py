@@ -11,17 +11,25 @@ where max_c S > T (a soft step, sigmoid(60 (max_c S - T))), times I_high: what t
 frame's own colour and detail are worth where it is bright enough. With
 ``--box-filter K BETA``, also of the output times ``((box_K(L) + e) / (L + e)) ** BETA``
 (e = 2/255): a fixed box filter of the input's fine structure, i.e. of the noise an
-L / I model amplifies (how much a per-pixel noise term in I could gain).
+L / I model amplifies (how much a per-pixel noise term in I could gain). With
+``--fixed-mean``, also of the output scaled to the mean brightness of the training split's
+references (a fixed exposure target: what a rule that ignores the frame's content is worth).
+``--denoise H ...`` also scores the output after OpenCV's non-local means of strength H (is
+what is left noise, or lost detail?); ``--gate-offset D ...`` (``blnet`` with the Retinex
+skip) the output with the gate's logit shifted by D (would more or less of R0 pay?).
 
     python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation]
-                                 [--per-image] [--box-filter K BETA] [--r0-threshold T]
+                                 [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
+                                 [--denoise H ...] [--gate-offset D ...]
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,6 +48,12 @@ def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     return psnr(out, ref), ssim(out, ref), delta_e(out, ref)
 
 
+def _decompose(model, xp: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """blnet's (R, I, gate or None) of a padded frame, cropped to h x w: one decomposition pass."""
+    r, i, gate = model.decompose_gated(xp)
+    return crop_to(r, h, w), crop_to(i, h, w), None if gate is None else crop_to(gate, h, w)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -48,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("eval15", "validation"), default="eval15", help="without --data: LOL eval15 or the training validation split")
     ap.add_argument("--box-filter", nargs=2, type=float, metavar=("K", "BETA"), default=None, help="also score the output times ((box_K(L)+e)/(L+e))**BETA")
     ap.add_argument("--r0-threshold", type=float, default=None, metavar="T", help="blnet: also score R_low replaced by R0 = S/(max_c S + retinex_eps, 0.01) where max_c S > T (soft step), times I_high")
+    ap.add_argument("--fixed-mean", action="store_true", help="also score the output scaled to the training references' mean brightness")
+    ap.add_argument("--denoise", type=float, nargs="+", default=[], metavar="H", help="also score the output after OpenCV non-local means of strength H")
+    ap.add_argument("--gate-offset", type=float, nargs="+", default=[], metavar="D", help="blnet with retinex_skip: also score the output with the gate logit shifted by D")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -66,6 +83,21 @@ def main(argv: list[str] | None = None) -> int:
         box_row = f"output x (box{k}(L)/L)^{beta:g}"
         rows[box_row] = []
     r0_row = ""
+    fixed_row, target_mean = "", 0.0
+    if args.fixed_mean:
+        train_pairs = split_pairs(list_pairs(default_lol_root() / "our485"))[0]
+        target_mean = float(np.mean([load_rgb(h).mean() / 255.0 for _, h in train_pairs]))
+        fixed_row = f"output x gain to mean {target_mean:.3f} (training references)"
+        rows[fixed_row] = []
+    for h in args.denoise:
+        rows[f"output, non-local means h={h:g}"] = []
+    shifted = {}
+    for d in args.gate_offset:
+        if args.model != "blnet" or not model.cfg.retinex_skip:
+            ap.error("--gate-offset needs blnet with retinex_skip")
+        shifted[f"output, gate logit {d:+g}"] = m = copy.deepcopy(model)
+        m.decom.head.bias.data[4] += d  # the gate is the decomposition head's fifth channel
+        rows[f"output, gate logit {d:+g}"] = []
     gates: dict[str, list[float]] = {"dark input": [], "reference": []}
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
@@ -88,22 +120,30 @@ def main(argv: list[str] | None = None) -> int:
             g = float((out_t * y_t).sum() / (out_t * out_t).sum().clamp(min=1e-12))
             if args.per_image:
                 print(f"{low_p.name}: mean input {x.mean():.3f}, output {out_t.mean():.3f}, reference {y_t.mean():.3f}, best gain {g:.2f}")
-            rows["output"].append(_scores(tensor_to_uint8(out_t), y))
+            out_u8 = tensor_to_uint8(out_t)
+            rows["output"].append(_scores(out_u8, y))
             rows["output x best global gain"].append(_scores(tensor_to_uint8(out_t * g), y))
             gc = (out_t * y_t).sum(dim=(0, 2, 3), keepdim=True) / (out_t * out_t).sum(dim=(0, 2, 3), keepdim=True).clamp(min=1e-12)
             rows["output x best gain per colour channel"].append(_scores(tensor_to_uint8(out_t * gc), y))
+            for h in args.denoise:
+                rows[f"output, non-local means h={h:g}"].append(_scores(cv2.fastNlMeansDenoisingColored(out_u8, None, h, h, 7, 21), y))
+            for key, m in shifted.items():
+                rows[key].append(_scores(tensor_to_uint8(m(x).clamp(0, 1)), y))
+            if fixed_row:
+                fixed = out_t * (target_mean / float(out_t.mean().clamp(min=1e-6)))
+                rows[fixed_row].append(_scores(tensor_to_uint8(fixed.clamp(0, 1)), y))
             if box_row:
                 e = 2.0 / 255.0
                 local = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
                 rows[box_row].append(_scores(tensor_to_uint8((out_t * ((local + e) / (x + e)) ** beta).clamp(0, 1)), y))
             if args.model == "blnet":
-                r_low, _ = model.estimate(x)
-                yp, h, w = pad_to_multiple(y_t, model.pad_multiple)
-                r_high, i_high = (crop_to(t, h, w) for t in model.decompose(yp))
-                if model.cfg.retinex_skip:
-                    xp, _, _ = pad_to_multiple(x, model.pad_multiple)
-                    gates["dark input"].append(float(crop_to(model.decompose_parts(xp)[2], h, w).mean()))
-                    gates["reference"].append(float(crop_to(model.decompose_parts(yp)[2], h, w).mean()))
+                xp, h, w = pad_to_multiple(x, model.pad_multiple)
+                yp, _, _ = pad_to_multiple(y_t, model.pad_multiple)
+                r_low, _, gate_low = _decompose(model, xp, h, w)
+                r_high, i_high, gate_high = _decompose(model, yp, h, w)
+                if gate_low is not None:
+                    gates["dark input"].append(float(gate_low.mean()))
+                    gates["reference"].append(float(gate_high.mean()))
                 ideal = tensor_to_uint8((r_low * i_high).clamp(0, 1))
                 rows["R_low x I_high (decomposed reference)"].append(_scores(ideal, y))
                 rows["R_high x I_high (the reference, decomposed and recomposed)"].append(

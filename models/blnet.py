@@ -68,12 +68,17 @@ class BLNet(EnhancementModel):
         y = self.decom(torch.cat([s, peak, r0], dim=1))
         return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), torch.sigmoid(y[:, 4:5]), r0
 
-    def decompose(self, s: Tensor) -> tuple[Tensor, Tensor]:
-        """S (N,3,H,W), H and W multiples of ``pad_multiple`` -> R (N,3,H,W), I (N,1,H,W) in [0, 1]."""
+    def decompose_gated(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """S -> (R, I, gate a); a is None without the Retinex skip."""
         r_net, i, gate, r0 = self.decompose_parts(s)
         if gate is None:
-            return r_net, i
-        return r_net + gate * (r0 - r_net), i  # a * R0 + (1 - a) * R_net
+            return r_net, i, None
+        return r_net + gate * (r0 - r_net), i, gate  # R = a * R0 + (1 - a) * R_net
+
+    def decompose(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        """S (N,3,H,W), H and W multiples of ``pad_multiple`` -> R (N,3,H,W), I (N,1,H,W) in [0, 1]."""
+        r, i, _ = self.decompose_gated(s)
+        return r, i
 
     def relight(self, r: Tensor, i: Tensor) -> Tensor:
         """(R_low, I_low) -> enhanced illumination L_out (N,1,H,W) in [0, 1]."""
