@@ -16,7 +16,8 @@ L / I model amplifies (how much a per-pixel noise term in I could gain). With
 references (a fixed exposure target: what a rule that ignores the frame's content is worth).
 ``--denoise H ...`` also scores the output after OpenCV's non-local means of strength H (is
 what is left noise, or lost detail?); ``--gate-offset D ...`` (``blnet`` with the Retinex
-skip) the output with the gate's logit shifted by D (would more or less of R0 pay?).
+skip) the output with the gate's logit shifted by D (would more or less of R0 pay?). It
+also prints how the output's mean brightness correlates with the reference's over the images.
 
     python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation]
                                  [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
@@ -96,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.model != "blnet" or not model.cfg.retinex_skip:
             ap.error("--gate-offset needs blnet with retinex_skip")
         shifted[f"output, gate logit {d:+g}"] = m = copy.deepcopy(model)
-        m.decom.head.bias.data[4] += d  # the gate is the decomposition head's fifth channel
+        m.decom.head.bias.data[m.GATE_CHANNEL] += d
         rows[f"output, gate logit {d:+g}"] = []
     gates: dict[str, list[float]] = {"dark input": [], "reference": []}
+    means: list[tuple[float, float]] = []  # (output, reference) mean brightness per image
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
         rows["R_high x I_high (the reference, decomposed and recomposed)"] = []
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             out_t = model(x).clamp(0, 1)
             g = float((out_t * y_t).sum() / (out_t * out_t).sum().clamp(min=1e-12))
+            means.append((float(out_t.mean()), float(y_t.mean())))
             if args.per_image:
                 print(f"{low_p.name}: mean input {x.mean():.3f}, output {out_t.mean():.3f}, reference {y_t.mean():.3f}, best gain {g:.2f}")
             out_u8 = tensor_to_uint8(out_t)
@@ -159,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, v in rows.items():
         p, s, e = np.mean(np.asarray(v), axis=0)
         print(f"| {key} | {p:.2f} | {s:.3f} | {e:.2f} |")
+    if len(means) > 2:
+        print(f"correlation of output and reference mean brightness over the images: {np.corrcoef(np.asarray(means).T)[0, 1]:.2f}")
     if gates["reference"]:
         print("mean Retinex-skip gate a: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in gates.items()))
     return 0

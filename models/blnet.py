@@ -59,14 +59,20 @@ class BLNet(EnhancementModel):
         self.enhance = UNet(4, 1, cfg.enhance_widths, global_context=cfg.enhance_global)
         self.pad_multiple = max(self.decom.multiple, self.enhance.multiple)
 
+    #: the decomposition head's output channel that carries the gate's logit (after R, I).
+    GATE_CHANNEL = 4
+
     def decompose_parts(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """S -> (R_net, I, gate a, R0); a and R0 are None without the Retinex skip."""
-        if not self.cfg.retinex_skip:
+        if self.cfg.retinex_skip:
+            peak, r0 = retinex_prior(s, self.cfg.retinex_eps)
+            y = self.decom(torch.cat([s, peak, r0], dim=1))
+        else:
+            r0 = None
             y = self.decom(torch.cat([s, s.amax(dim=1, keepdim=True)], dim=1))
-            return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), None, None
-        peak, r0 = retinex_prior(s, self.cfg.retinex_eps)
-        y = self.decom(torch.cat([s, peak, r0], dim=1))
-        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), torch.sigmoid(y[:, 4:5]), r0
+        g = self.GATE_CHANNEL
+        gate = None if r0 is None else torch.sigmoid(y[:, g : g + 1])
+        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), gate, r0
 
     def decompose_gated(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """S -> (R, I, gate a); a is None without the Retinex skip."""

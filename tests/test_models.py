@@ -299,8 +299,8 @@ def test_blnet_retinex_skip_open_gate_reconstructs_the_frame():
     in [0, 1] and finite on a black frame."""
     m = _small_blnet(retinex_skip=True)
     with torch.no_grad():
-        m.decom.head.bias[4] = 30.0
-        m.decom.head.weight[4] = 0.0
+        m.decom.head.bias[m.GATE_CHANNEL] = 30.0
+        m.decom.head.weight[m.GATE_CHANNEL] = 0.0
     s = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         r, _ = m.decompose(s)
@@ -314,11 +314,11 @@ def test_blnet_retinex_skip_gradients_reach_the_gate():
     m = _small_blnet(retinex_skip=True).train()
     r, i = m.decompose(torch.rand(1, 3, 16, 16))
     (r.mean() + i.mean()).backward()
-    assert m.decom.head.weight.grad[4].abs().sum() > 0 and m.decom.stem[0].weight.grad[:, 4:].abs().sum() > 0
+    assert m.decom.head.weight.grad[m.GATE_CHANNEL].abs().sum() > 0 and m.decom.stem[0].weight.grad[:, 4:].abs().sum() > 0
 
 
 def test_blnet_decompose_gated_returns_the_gate_it_mixed_with():
-    """decompose_gated's gate is sigmoid of the head's fifth channel (shifting that bias by d
+    """decompose_gated's gate is sigmoid of the head's GATE_CHANNEL (shifting that bias by d
     shifts its logit by d, what bench/exposure_gap.py --gate-offset relies on) and its R is
     decompose's R; without the skip the gate is None."""
     torch.manual_seed(1)
@@ -329,7 +329,7 @@ def test_blnet_decompose_gated_returns_the_gate_it_mixed_with():
         r_net, i_net, _, r0 = m.decompose_parts(s)
         torch.testing.assert_close(r, gate * r0 + (1 - gate) * r_net)
         assert torch.equal(r, m.decompose(s)[0]) and torch.equal(i, i_net)
-        m.decom.head.bias[4] += 1.5
+        m.decom.head.bias[m.GATE_CHANNEL] += 1.5
         _, _, shifted = m.decompose_gated(s)
     torch.testing.assert_close(torch.logit(shifted), torch.logit(gate) + 1.5, atol=1e-4, rtol=1e-4)
     plain = _small_blnet()
