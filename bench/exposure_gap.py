@@ -5,7 +5,9 @@ For each image: PSNR of the model's output, of the output times the best single 
 best gain per colour channel (perfect exposure and white balance), and, for ``blnet``,
 of R_low * I_high, where I_high is the decomposition net's illumination of the
 *reference* (what a perfect enhancement net would output under L_bri), and of
-R_high * I_high (how well the decomposition recomposes a clean frame). With
+R_high * I_high (how well the decomposition recomposes a clean frame), and of
+R_high * L_out (the clean reference's reflectance in the model's own light: what a
+cleaner R_low alone would be worth). With
 ``--r0-threshold T`` (``blnet``), also of R_low replaced by R0 = S / (max_c S + 0.01)
 where max_c S > T (a soft step, sigmoid(60 (max_c S - T))), times I_high: what the
 frame's own colour and detail are worth where it is bright enough. With
@@ -49,10 +51,11 @@ def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     return psnr(out, ref), ssim(out, ref), delta_e(out, ref)
 
 
-def _decompose(model, xp: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """blnet's (R, I, gate or None) of a padded frame, cropped to h x w: one decomposition pass."""
+def _decompose(model, xp: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """blnet's (R, I, gate or None, L_out) of a padded frame, cropped to h x w: one decomposition pass."""
     r, i, gate = model.decompose_gated(xp)
-    return crop_to(r, h, w), crop_to(i, h, w), None if gate is None else crop_to(gate, h, w)
+    l_out = model.relight(r, i)
+    return crop_to(r, h, w), crop_to(i, h, w), None if gate is None else crop_to(gate, h, w), crop_to(l_out, h, w)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model == "blnet":
         rows["R_low x I_high (decomposed reference)"] = []
         rows["R_high x I_high (the reference, decomposed and recomposed)"] = []
+        rows["R_high x L_out (the reference's reflectance in the model's own light)"] = []
         if args.r0_threshold is not None:
             r0_row = f"R_low, R0 where max_c S > {args.r0_threshold:g}, x I_high"
             rows[r0_row] = []
@@ -142,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.model == "blnet":
                 xp, h, w = pad_to_multiple(x, model.pad_multiple)
                 yp, _, _ = pad_to_multiple(y_t, model.pad_multiple)
-                r_low, _, gate_low = _decompose(model, xp, h, w)
-                r_high, i_high, gate_high = _decompose(model, yp, h, w)
+                r_low, _, gate_low, l_out = _decompose(model, xp, h, w)
+                r_high, i_high, gate_high, _ = _decompose(model, yp, h, w)
                 if gate_low is not None:
                     gates["dark input"].append(float(gate_low.mean()))
                     gates["reference"].append(float(gate_high.mean()))
@@ -151,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows["R_low x I_high (decomposed reference)"].append(_scores(ideal, y))
                 rows["R_high x I_high (the reference, decomposed and recomposed)"].append(
                     _scores(tensor_to_uint8((r_high * i_high).clamp(0, 1)), y)
+                )
+                rows["R_high x L_out (the reference's reflectance in the model's own light)"].append(
+                    _scores(tensor_to_uint8((r_high * l_out).clamp(0, 1)), y)
                 )
                 if r0_row:
                     peak, r0 = retinex_prior(x, model.cfg.retinex_eps)

@@ -143,3 +143,31 @@ def test_recipe_init_widens_a_grey_sri_to_a_colour_one(two_crops, tmp_path):
     lo, hi = t_grey.data.batch(2, 32)
     with pytest.raises(RecipeError, match="channels"):  # not a silent broadcast of a 1-channel light
         t_grey.stage_loss("sri_synth", lo, hi, {})
+
+
+@pytest.mark.parametrize(
+    ("kind", "moves"), [("blnet_decom", "decom"), ("blnet_enhance", "enhance"), ("blnet_joint_decom", "decom"), ("blnet_joint", "both")]
+)
+def test_blnet_stage_kinds_train_only_their_nets(kind, moves, two_crops, tmp_path):
+    """Each blnet stage kind steps exactly the parameters it names; blnet_joint_decom also
+    carries the enhancement loss (it reaches the decomposition through R_low and I_low)."""
+    from training.train import Recipe, Stage
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    stage = Stage(kind=kind, steps=1, lr=1e-2, batch=2, patch=64)
+    r = Recipe(name="k", model="blnet", stages=(stage,), loss_weights={"enhance": {"per": 0.0}})
+    t = Trainer(r, tmp_path / "run", torch.device("cpu"), data_root=str(two_crops))
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    opt = t._make_opt(stage)
+    lo, hi = t.data.batch(2, 64)
+    terms = t.stage_loss(kind, lo, hi, stage.loss_weights)
+    assert any(k.startswith("eh_") for k in terms) == (kind != "blnet_decom")
+    assert any(k.startswith("decom_") for k in terms) == (kind != "blnet_enhance")
+    opt.zero_grad()
+    terms["total"].backward()
+    opt.step()
+    after = t.model.state_dict()
+    for net in ("decom", "enhance"):
+        changed = any(not torch.equal(before[k], after[k]) for k in before if k.startswith(net + "."))
+        assert changed == (moves in (net, "both")), f"{kind}: {net} changed={changed}"

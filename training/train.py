@@ -37,7 +37,11 @@ logger = logging.getLogger(__name__)
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STAGE_KINDS = ("lite", "blnet_decom", "blnet_enhance", "blnet_joint", "sri_synth", "sri_real")
+#: blnet kinds: ``blnet_decom`` (L_decom + L_NCBC, decomposition net only), ``blnet_enhance``
+#: (L_eh, enhancement net only, on a detached decomposition), ``blnet_joint`` (all losses, all
+#: parameters) and ``blnet_joint_decom`` (all losses, decomposition net only: the enhancement
+#: net stays as it is and the decomposition learns the R_low its fixed L_out needs).
+STAGE_KINDS = ("lite", "blnet_decom", "blnet_enhance", "blnet_joint", "blnet_joint_decom", "sri_synth", "sri_real")
 
 
 class RecipeError(ValueError):
@@ -143,7 +147,7 @@ class Trainer:
         self.phi = NCBCFeatures().to(device)
         self.perceptual: nn.Module | None = None
         self.perceptual_source = "not used (weight 0)"
-        if any(s.kind in ("blnet_enhance", "blnet_joint") and self._weights(s.loss_weights)[2].per for s in recipe.stages):
+        if any(s.kind in ("blnet_enhance", "blnet_joint", "blnet_joint_decom") and self._weights(s.loss_weights)[2].per for s in recipe.stages):
             if not vgg16:
                 raise L.PerceptualWeightsMissing(
                     f"recipe {recipe.name!r} uses L_per and needs ImageNet VGG16 weights: "
@@ -206,7 +210,7 @@ class Trainer:
 
     def _params(self, kind: str) -> list[nn.Parameter]:
         m = self.model
-        if kind == "blnet_decom":
+        if kind in ("blnet_decom", "blnet_joint_decom"):
             return list(m.decom.parameters())
         if kind == "blnet_enhance":
             return list(m.enhance.parameters())
@@ -225,7 +229,7 @@ class Trainer:
         decom_w, ncbc_w, enh_w = self._weights(loss_weights or {})
         if kind == "lite":
             return L.lite_loss(m(lo), hi)
-        if kind in ("blnet_decom", "blnet_enhance", "blnet_joint"):
+        if kind in ("blnet_decom", "blnet_enhance", "blnet_joint", "blnet_joint_decom"):
             x = torch.cat([lo, hi])
             r, i = m.decompose(x)
             n = lo.shape[0]
