@@ -171,3 +171,29 @@ def test_blnet_stage_kinds_train_only_their_nets(kind, moves, two_crops, tmp_pat
     for net in ("decom", "enhance"):
         changed = any(not torch.equal(before[k], after[k]) for k in before if k.startswith(net + "."))
         assert changed == (moves in (net, "both")), f"{kind}: {net} changed={changed}"
+
+
+def test_time_budget_stops_resumably_and_resuming_matches_an_uninterrupted_run(two_crops, tmp_path):
+    import dataclasses
+
+    torch.set_num_threads(1)
+    r = scaled(load_recipe("lite"), 1e-6)
+    r = dataclasses.replace(r, stages=(dataclasses.replace(r.stages[0], steps=3, batch=2, patch=64),), val_interval=100)
+
+    def trainer(run: str) -> Trainer:
+        (tmp_path / run).mkdir(exist_ok=True)
+        t = Trainer(r, tmp_path / run, torch.device("cpu"), data_root=str(two_crops))
+        t.val_images = t.val_images or [(t.data.low[0], t.data.high[0])]
+        return t
+
+    full = trainer("full")
+    assert full.run()["stopped_early"] is False and full.global_step == 3
+    cut = trainer("cut")
+    result = cut.run(max_seconds=0.0)  # out of time after the first step
+    assert result["stopped_early"] is True and result["steps"] == 1
+    assert (tmp_path / "cut" / "last.pt").exists() and (tmp_path / "cut" / "best.pt").exists()
+    again = trainer("cut")
+    assert again.resume() and again.global_step == 1
+    assert again.run()["stopped_early"] is False and again.global_step == 3
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k]), k

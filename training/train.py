@@ -1,6 +1,6 @@
 """Resumable training driven by recipe files (``training/recipes/NAME.json``).
 
-    python -m training.train --recipe lite [--steps-scale 0.1] [--device cuda] [--resume]
+    python -m training.train --recipe lite [--steps-scale 0.1] [--device cuda] [--resume] [--max-minutes M]
 
 A recipe names the model and its config, the data, and a list of stages; each stage
 has a kind (which loss, which parameters), a number of steps and a learning rate that
@@ -352,9 +352,14 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
 
-    def run(self, log_every: int = 25) -> dict[str, Any]:
+    def run(self, log_every: int = 25, max_seconds: float | None = None) -> dict[str, Any]:
+        """Train to the recipe's end, or until ``max_seconds`` of wall time have passed in this
+        call: then the step in progress ends with a validation and ``last.pt``, so ``--resume``
+        continues exactly there (``stopped_early`` in the result says which)."""
         from tqdm import tqdm
 
+        start = time.perf_counter()
+        stopped_early = False
         r = self.recipe
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.exists() or self.global_step == 0
@@ -386,7 +391,8 @@ class Trainer:
                     bar.update(1)
                     val = None
                     last = self.stage_idx == len(r.stages) - 1 and self.stage_step == stage.steps
-                    if self.global_step % r.val_interval == 0 or last:
+                    out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+                    if self.global_step % r.val_interval == 0 or last or out_of_time:
                         tv = time.perf_counter()
                         val = self.validate()
                         self.elapsed += time.perf_counter() - tv
@@ -410,15 +416,21 @@ class Trainer:
                             ]
                         )
                         logf.flush()
+                    if out_of_time and not last:
+                        stopped_early = True
+                        break
+                if stopped_early:
+                    break
                 self.stage_idx += 1
                 self.stage_step = 0
                 self.opt = None
-            self.save_last()
+            if not stopped_early:
+                self.save_last()
         finally:
             bar.close()
             logf.close()
         plot_curve(log_path, self.run_dir / "curve.png")
-        return {"best": self.best, "steps": self.global_step, "seconds": self.elapsed}
+        return {"best": self.best, "steps": self.global_step, "seconds": self.elapsed, "stopped_early": stopped_early}
 
 
 def _device_name(device: torch.device) -> str:
@@ -475,7 +487,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps (smoke runs)")
     ap.add_argument("--vgg16", default=None, help="torchvision-format ImageNet VGG16 weights for L_per")
     ap.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    ap.add_argument(
+        "--max-minutes", type=float, default=None,
+        help="stop after this much wall time (validating and saving RUN/last.pt first); --resume continues",
+    )
     args = ap.parse_args(argv)
+    if args.max_minutes is not None and args.max_minutes < 0:
+        ap.error("--max-minutes must be >= 0")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -490,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer.resume()
         elif (run_dir / "last.pt").exists():
             raise RecipeError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir")
-        result = trainer.run()
+        result = trainer.run(max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
     except (RecipeError, DataError, L.PerceptualWeightsMissing, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
