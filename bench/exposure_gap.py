@@ -21,7 +21,7 @@ what is left noise, or lost detail?); ``--gate-offset D ...`` (``blnet`` with th
 skip) the output with the gate's logit shifted by D (would more or less of R0 pay?). It
 also prints how the output's mean brightness correlates with the reference's over the images.
 
-    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation]
+    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation|train]
                                  [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
                                  [--denoise H ...] [--gate-offset D ...]
 """
@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
     ap.add_argument("--data", default=None, help="folder of low/ and high/ pairs (default: LOL eval15)")
-    ap.add_argument("--split", choices=("eval15", "validation"), default="eval15", help="without --data: LOL eval15 or the training validation split")
+    ap.add_argument(
+        "--split", choices=("eval15", "validation", "train"), default="eval15",
+        help="without --data: LOL eval15, the training validation split, or every 13th training pair (14 of 180: how well the model fits what it trained on)",
+    )
     ap.add_argument("--box-filter", nargs=2, type=float, metavar=("K", "BETA"), default=None, help="also score the output times ((box_K(L)+e)/(L+e))**BETA")
     ap.add_argument("--r0-threshold", type=float, default=None, metavar="T", help="blnet: also score R_low replaced by R0 = S/(max_c S + retinex_eps, 0.01) where max_c S > T (soft step), times I_high")
     ap.add_argument("--fixed-mean", action="store_true", help="also score the output scaled to the training references' mean brightness")
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = list_pairs(Path(args.data))
     elif args.split == "validation":
         pairs = split_pairs(list_pairs(default_lol_root() / "our485"))[1]
+    elif args.split == "train":
+        pairs = split_pairs(list_pairs(default_lol_root() / "our485"))[0][::13]
     else:
         pairs = list_pairs(default_lol_root() / "eval15")
     for low_p, high_p in pairs:
