@@ -197,3 +197,20 @@ def test_time_budget_stops_resumably_and_resuming_matches_an_uninterrupted_run(t
     assert again.run()["stopped_early"] is False and again.global_step == 3
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, again.model.state_dict()[k]), k
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine_to_its_end(tmp_path):
+    from training.train import Stage, _cosine_lr
+
+    st = Stage(kind="lite", steps=100, lr=1e-3, lr_end=1e-5, warmup=10)
+    lrs = [_cosine_lr(st, i) for i in range(st.steps)]
+    assert lrs[0] == pytest.approx(1e-3 / 11) and lrs[9] == pytest.approx(1e-3 * 10 / 11)
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))  # the ramp rises into the peak
+    assert lrs[10] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then only falls
+    plain = Stage(kind="lite", steps=100, lr=1e-3, lr_end=1e-5)
+    assert _cosine_lr(plain, 0) == pytest.approx(1e-3) and _cosine_lr(plain, 99) == pytest.approx(1e-5)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "model": "lite", "stages": [{"kind": "lite", "steps": 5, "lr": 1e-3, "warmup": 5}]}')
+    with pytest.raises(RecipeError, match="warmup"):
+        load_recipe(str(bad))

@@ -59,6 +59,10 @@ class Stage:
     name: str = ""
     #: overrides of the recipe's loss_weights for this stage only (same keys).
     loss_weights: dict = field(default_factory=dict)
+    #: steps of linear warm-up to ``lr`` before the cosine: Adam starts each stage afresh, and
+    #: its first steps move every parameter by about ``lr`` whatever its gradient (a stage that
+    #: continues a trained net at full rate first undoes part of it).
+    warmup: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,13 +115,18 @@ def load_recipe(name_or_path: str) -> Recipe:
         raise RecipeError(f"recipe {p}: {err}") from err
     models.get_entry(recipe.model)
     for s in stages:
+        if not 0 <= s.warmup < s.steps:
+            raise RecipeError(f"recipe {p}: stage {s.name or s.kind!r} needs 0 <= warmup < steps (has {s.warmup} of {s.steps})")
         if s.kind not in STAGE_KINDS:
             raise RecipeError(f"recipe {p}: unknown stage kind {s.kind!r}; valid: {', '.join(STAGE_KINDS)}")
     return recipe
 
 
 def _cosine_lr(stage: Stage, step: int) -> float:
-    t = step / max(1, stage.steps - 1)
+    """The stage's rate at ``step``: a linear ramp over ``warmup`` steps to ``lr``, then a cosine to ``lr_end``."""
+    if step < stage.warmup:
+        return stage.lr * (step + 1) / (stage.warmup + 1)
+    t = (step - stage.warmup) / max(1, stage.steps - stage.warmup - 1)
     return stage.lr_end + 0.5 * (stage.lr - stage.lr_end) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
@@ -473,7 +482,9 @@ def scaled(recipe: Recipe, factor: float) -> Recipe:
     """The recipe with every stage's steps multiplied by ``factor`` (for smoke runs)."""
     from dataclasses import replace
 
-    stages = tuple(replace(s, steps=max(1, int(round(s.steps * factor)))) for s in recipe.stages)
+    stages = tuple(
+        replace(s, steps=max(1, int(round(s.steps * factor))), warmup=int(round(s.warmup * factor))) for s in recipe.stages
+    )
     return replace(recipe, stages=stages, val_interval=max(1, int(round(recipe.val_interval * factor))))
 
 
