@@ -48,7 +48,13 @@ echo "LOL eval15 pairs: $(ls "$LOL/eval15/low" 2> /dev/null | wc -l), training p
 
 if [[ $SKIP != *,tests,* ]]; then
     log "CUDA tests"
-    python3 -m pytest -q -m needs_cuda -p no:cacheprovider || failed+=("tests")
+    if python3 -c "import av" 2> /dev/null; then
+        python3 -m pytest -q -m needs_cuda -p no:cacheprovider || failed+=("tests")
+    else
+        # Without PyAV the video modules' tests cannot even be collected: run the rest.
+        echo "PyAV is missing (carry a wheel in .whl): the tests of modules that import it are left out"
+        python3 -m pytest -q -m needs_cuda -p no:cacheprovider --continue-on-collection-errors || failed+=("tests (no PyAV)")
+    fi
 fi
 if [[ $SKIP != *,bench,* ]]; then
     log "model timings"
