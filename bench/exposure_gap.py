@@ -51,11 +51,12 @@ def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     return psnr(out, ref), ssim(out, ref), delta_e(out, ref)
 
 
-def _decompose(model, xp: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """blnet's (R, I, gate or None, L_out) of a padded frame, cropped to h x w: one decomposition pass."""
+def _decompose(model, xp: torch.Tensor, h: int, w: int, relight: bool = False) -> tuple[torch.Tensor, ...]:
+    """blnet's (R, I, gate or None[, L_out]) of a padded frame, cropped to h x w: one
+    decomposition pass (and, with ``relight``, one enhancement pass)."""
     r, i, gate = model.decompose_gated(xp)
-    l_out = model.relight(r, i)
-    return crop_to(r, h, w), crop_to(i, h, w), None if gate is None else crop_to(gate, h, w), crop_to(l_out, h, w)
+    parts = (r, i, gate) + ((model.relight(r, i),) if relight else ())
+    return tuple(None if t is None else crop_to(t, h, w) for t in parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.model == "blnet":
                 xp, h, w = pad_to_multiple(x, model.pad_multiple)
                 yp, _, _ = pad_to_multiple(y_t, model.pad_multiple)
-                r_low, _, gate_low, l_out = _decompose(model, xp, h, w)
-                r_high, i_high, gate_high, _ = _decompose(model, yp, h, w)
+                r_low, _, gate_low, l_out = _decompose(model, xp, h, w, relight=True)
+                r_high, i_high, gate_high = _decompose(model, yp, h, w)
                 if gate_low is not None:
                     gates["dark input"].append(float(gate_low.mean()))
                     gates["reference"].append(float(gate_high.mean()))

@@ -76,9 +76,10 @@ if [ "$TRAIN_MIN" != 0 ]; then
             --steps-scale "$PROBE_SCALE" > "$WORK/probe.json" || failed+=("probe")
         scale=$(python3 - "$WORK/probe.json" "$TRAIN_MIN" <<'EOF'
 import json, sys
+from training.train import load_recipe
 r = json.load(open(sys.argv[1]))
 per_step = r["seconds"] / r["steps"]  # includes one validation: errs on the short side
-total = json.load(open("training/recipes/blnet_gpu.json"))["stages"][0]["steps"]
+total = load_recipe("blnet_gpu").total_steps
 print(f"{min(1.0, 60.0 * float(sys.argv[2]) / (per_step * total)):.4f}")
 print(f"probe: {r['steps']} steps in {r['seconds']:.1f} s ({per_step:.3f} s per step, validation included)", file=sys.stderr)
 EOF

@@ -164,6 +164,9 @@ def test_blnet_stage_kinds_train_only_their_nets(kind, moves, two_crops, tmp_pat
     terms = t.stage_loss(kind, lo, hi, stage.loss_weights)
     assert any(k.startswith("eh_") for k in terms) == (kind != "blnet_decom")
     assert any(k.startswith("decom_") for k in terms) == (kind != "blnet_enhance")
+    if kind in ("blnet_joint", "blnet_joint_decom"):  # L_eh itself reaches the decomposition
+        grads = torch.autograd.grad(terms["eh_total"], list(t.model.decom.parameters()), retain_graph=True, allow_unused=True)
+        assert any(g is not None and g.abs().sum() > 0 for g in grads)
     opt.zero_grad()
     terms["total"].backward()
     opt.step()
@@ -210,6 +213,11 @@ def test_learning_rate_warms_up_then_follows_the_cosine_to_its_end(tmp_path):
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then only falls
     plain = Stage(kind="lite", steps=100, lr=1e-3, lr_end=1e-5)
     assert _cosine_lr(plain, 0) == pytest.approx(1e-3) and _cosine_lr(plain, 99) == pytest.approx(1e-5)
+    from training.train import Recipe
+
+    long_ramp = Recipe(name="x", model="lite", stages=(Stage(kind="lite", steps=10, lr=1e-3, warmup=9),))
+    tiny = scaled(long_ramp, 0.1)  # 1 step, and a warm-up of round(0.9) = 1 would never reach lr
+    assert tiny.stages[0].steps == 1 and tiny.stages[0].warmup == 0
     bad = tmp_path / "bad.json"
     bad.write_text('{"name": "x", "model": "lite", "stages": [{"kind": "lite", "steps": 5, "lr": 1e-3, "warmup": 5}]}')
     with pytest.raises(RecipeError, match="warmup"):

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -37,11 +37,28 @@ logger = logging.getLogger(__name__)
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: blnet kinds: ``blnet_decom`` (L_decom + L_NCBC, decomposition net only), ``blnet_enhance``
-#: (L_eh, enhancement net only, on a detached decomposition), ``blnet_joint`` (all losses, all
-#: parameters) and ``blnet_joint_decom`` (all losses, decomposition net only: the enhancement
-#: net stays as it is and the decomposition learns the R_low its fixed L_out needs).
-STAGE_KINDS = ("lite", "blnet_decom", "blnet_enhance", "blnet_joint", "blnet_joint_decom", "sri_synth", "sri_real")
+
+
+class BLNetKind(NamedTuple):
+    """What a blnet stage kind trains and which losses it sees."""
+
+    #: the sub-net whose parameters learn (``decom`` or ``enhance``); None: the whole model.
+    trains: str | None
+    #: L_decom + L_NCBC
+    decom_loss: bool
+    #: L_eh (through a detached decomposition when only ``enhance`` learns)
+    enhance_loss: bool
+
+
+#: ``blnet_joint_decom``: all losses, but the enhancement net stays as it is and the
+#: decomposition learns the R_low its fixed L_out needs.
+BLNET_KINDS: dict[str, BLNetKind] = {
+    "blnet_decom": BLNetKind("decom", decom_loss=True, enhance_loss=False),
+    "blnet_enhance": BLNetKind("enhance", decom_loss=False, enhance_loss=True),
+    "blnet_joint": BLNetKind(None, decom_loss=True, enhance_loss=True),
+    "blnet_joint_decom": BLNetKind("decom", decom_loss=True, enhance_loss=True),
+}
+STAGE_KINDS = ("lite", *BLNET_KINDS, "sri_synth", "sri_real")
 
 
 class RecipeError(ValueError):
@@ -156,7 +173,7 @@ class Trainer:
         self.phi = NCBCFeatures().to(device)
         self.perceptual: nn.Module | None = None
         self.perceptual_source = "not used (weight 0)"
-        if any(s.kind in ("blnet_enhance", "blnet_joint", "blnet_joint_decom") and self._weights(s.loss_weights)[2].per for s in recipe.stages):
+        if any(s.kind in BLNET_KINDS and BLNET_KINDS[s.kind].enhance_loss and self._weights(s.loss_weights)[2].per for s in recipe.stages):
             if not vgg16:
                 raise L.PerceptualWeightsMissing(
                     f"recipe {recipe.name!r} uses L_per and needs ImageNet VGG16 weights: "
@@ -219,10 +236,8 @@ class Trainer:
 
     def _params(self, kind: str) -> list[nn.Parameter]:
         m = self.model
-        if kind in ("blnet_decom", "blnet_joint_decom"):
-            return list(m.decom.parameters())
-        if kind == "blnet_enhance":
-            return list(m.enhance.parameters())
+        if kind in BLNET_KINDS and BLNET_KINDS[kind].trains is not None:
+            return list(getattr(m, BLNET_KINDS[kind].trains).parameters())
         return list(m.parameters())
 
     def _make_opt(self, stage: Stage) -> torch.optim.Optimizer:
@@ -238,21 +253,22 @@ class Trainer:
         decom_w, ncbc_w, enh_w = self._weights(loss_weights or {})
         if kind == "lite":
             return L.lite_loss(m(lo), hi)
-        if kind in ("blnet_decom", "blnet_enhance", "blnet_joint", "blnet_joint_decom"):
+        if kind in BLNET_KINDS:
+            spec = BLNET_KINDS[kind]
             x = torch.cat([lo, hi])
             r, i = m.decompose(x)
             n = lo.shape[0]
             r_low, r_high, i_low, i_high = r[:n], r[n:], i[:n], i[n:]
             terms: dict[str, Tensor] = {}
             total = lo.new_zeros(())
-            if kind != "blnet_enhance":
+            if spec.decom_loss:
                 d = L.decom_loss(r_low, i_low, r_high, i_high, lo, hi, decom_w)
                 c = L.ncbc_loss(self.phi, r_low, r_high, ncbc_w)
                 terms.update({f"decom_{k}": v for k, v in d.items()})
                 terms.update({f"ncbc_{k}": v for k, v in c.items()})
                 total = total + d["total"] + c["total"]
-            if kind != "blnet_decom":
-                if kind == "blnet_enhance":
+            if spec.enhance_loss:
+                if spec.trains == "enhance":
                     r_low, i_low, i_high = r_low.detach(), i_low.detach(), i_high.detach()
                 l_out = m.relight(r_low, i_low)
                 e = L.enhance_loss(r_low, l_out, hi, i_high.detach(), self.perceptual, enh_w)
@@ -482,10 +498,11 @@ def scaled(recipe: Recipe, factor: float) -> Recipe:
     """The recipe with every stage's steps multiplied by ``factor`` (for smoke runs)."""
     from dataclasses import replace
 
-    stages = tuple(
-        replace(s, steps=max(1, int(round(s.steps * factor))), warmup=int(round(s.warmup * factor))) for s in recipe.stages
-    )
-    return replace(recipe, stages=stages, val_interval=max(1, int(round(recipe.val_interval * factor))))
+    stages: list[Stage] = []
+    for s in recipe.stages:
+        steps = max(1, int(round(s.steps * factor)))
+        stages.append(replace(s, steps=steps, warmup=min(steps - 1, int(round(s.warmup * factor)))))
+    return replace(recipe, stages=tuple(stages), val_interval=max(1, int(round(recipe.val_interval * factor))))
 
 
 def main(argv: list[str] | None = None) -> int:
