@@ -18,7 +18,7 @@ from ._base import EnhancementModel
 from ._layers import UNet, crop_to, pad_to_multiple
 from ._registry import register_model
 
-__all__ = ["BLNetConfig", "BLNET_DEFAULT", "BLNet", "NCBCFeatures", "blnet", "retinex_prior"]
+__all__ = ["BLNetConfig", "BLNET_DEFAULT", "BLNet", "NCBCFeatures", "blnet", "retinex_prior", "transfer_detail"]
 
 
 def retinex_prior(s: Tensor, eps: float) -> tuple[Tensor, Tensor]:
@@ -26,6 +26,26 @@ def retinex_prior(s: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     the frame at a normalised exposure (a Retinex split with the max channel as illumination)."""
     peak = s.amax(dim=1, keepdim=True)
     return peak, s / (peak + eps)
+
+
+def transfer_detail(light: Tensor, guide: Tensor, window: float) -> Tensor:
+    """``guide * box(light) / box(guide)``, clamped to [0, 1]: the low frequencies of
+    ``light`` (N,1,H,W) with the fine structure of ``guide`` (N,1,H,W, > 0).
+
+    box is a mean over about ``window * min(H, W)`` pixels, computed on a coarse grid
+    (average pooling over cells of a third of the window, a 3x3 mean of cells, bilinear
+    back to full size), so its cost does not grow with the window and it stays exact
+    enough in FP16 (no running sums).
+    """
+    h, w = light.shape[-2], light.shape[-1]
+    cell = max(1, round(min(h, w) * window / 3))
+    both, _, _ = pad_to_multiple(torch.cat([light, guide], dim=1), cell)
+    coarse = F.avg_pool2d(both, cell) if cell > 1 else both
+    coarse = F.avg_pool2d(F.pad(coarse, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    ratio = coarse[:, :1] / coarse[:, 1:2]
+    if cell > 1:
+        ratio = crop_to(F.interpolate(ratio, size=(both.shape[-2], both.shape[-1]), mode="bilinear", align_corners=False), h, w)
+    return (guide * ratio).clamp(0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,13 @@ class BLNetConfig:
     retinex_skip: bool = False
     #: e of R0 (keeps R0 bounded where the frame is black).
     retinex_eps: float = 0.01
+    #: detail transfer (0 = off, the plain R_low * L_out): the output's illumination takes
+    #: its fine structure from the frame's own illumination, G = (I_low + e)^gamma, and its
+    #: tone from the enhancement net, L = G * box(L_out) / box(G), with box a mean over a
+    #: window of ``detail_window`` times the frame's short side. gamma is this field.
+    detail_gamma: float = 0.0
+    #: the window of the detail transfer, as a fraction of the frame's short side.
+    detail_window: float = 0.0625
 
 
 class BLNet(EnhancementModel):
@@ -90,14 +117,31 @@ class BLNet(EnhancementModel):
         """(R_low, I_low) -> enhanced illumination L_out (N,1,H,W) in [0, 1]."""
         return torch.sigmoid(self.enhance(torch.cat([r, i], dim=1)))
 
+    #: e of the detail transfer's guide G = (I_low + e)^gamma (keeps box(G) away from 0).
+    DETAIL_EPS = 1e-3
+
     def estimate(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x -> (aux, L_out): aux is R_low, or with the detail transfer R_low and the guide G
+        (4 channels); L_out is the enhancement net's illumination, what temporal smoothing
+        averages (the guide's per-frame detail is applied after it, in :meth:`render`)."""
         xp, h, w = pad_to_multiple(x, self.pad_multiple)
         r, i = self.decompose(xp)
         l_out = self.relight(r, i)
+        if self.cfg.detail_gamma > 0:
+            r = torch.cat([r, (i + self.DETAIL_EPS).pow(self.cfg.detail_gamma)], dim=1)
         return crop_to(r, h, w), crop_to(l_out, h, w)
+
+    def output_light(self, l_out: Tensor, i_low: Tensor) -> Tensor:
+        """The illumination the output is rendered with: L_out itself, or with the detail
+        transfer G * box(L_out) / box(G), G = (I_low + e)^gamma (what training's L_eh sees)."""
+        if self.cfg.detail_gamma <= 0:
+            return l_out
+        return transfer_detail(l_out, (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma), self.cfg.detail_window)
 
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         assert aux is not None
+        if self.cfg.detail_gamma > 0:
+            aux, illum = aux[:, :3], transfer_detail(illum, aux[:, 3:4], self.cfg.detail_window)
         return (aux * illum).clamp(0.0, 1.0)
 
     #: bias of a new gate's logit: it starts nearly closed (a = 0.018).
@@ -145,7 +189,7 @@ class NCBCFeatures(nn.Module):
 
 
 #: the shipped variant, what ``create_model("blnet")`` builds.
-BLNET_DEFAULT = BLNetConfig(enhance_global=True, retinex_skip=True)
+BLNET_DEFAULT = BLNetConfig(enhance_global=True, retinex_skip=True, detail_gamma=0.5)
 
 
 @register_model("blnet", BLNetConfig, BLNET_DEFAULT, "BLNet: decomposition U-Net + enhancement U-Net (GPU model)")

@@ -49,13 +49,54 @@ def test_output_shape_and_range_on_any_size(name, hw):
 
 
 def test_blnet_split_is_retinex():
-    m = create_model("blnet").eval()
+    m = create_model("blnet", {"detail_gamma": 0.0}).eval()
     x = torch.rand(1, 3, 37, 53)
     with torch.no_grad():
         r, l_out = m.estimate(x)
     assert r.shape == (1, 3, 37, 53) and l_out.shape == (1, 1, 37, 53)
     assert 0 <= r.min() and r.max() <= 1 and 0 <= l_out.min() and l_out.max() <= 1
     torch.testing.assert_close(m(x), (r * l_out).clamp(0, 1))
+
+
+def test_blnet_detail_transfer_renders_with_the_frames_own_light_structure():
+    from models.blnet import BLNET_DEFAULT, transfer_detail
+
+    assert BLNET_DEFAULT.detail_gamma > 0  # the shipped variant uses it
+    m = create_model("blnet").eval()
+    x = torch.rand(1, 3, 37, 53)
+    with torch.no_grad():
+        aux, l_out = m.estimate(x)
+        xp = torch.nn.functional.pad(x, (0, 3, 0, 3), mode="replicate")  # 40 x 56, pad_multiple 8
+        r, i = m.decompose(xp)
+    assert aux.shape == (1, 4, 37, 53) and l_out.shape == (1, 1, 37, 53)
+    guide = (i[..., :37, :53] + m.DETAIL_EPS) ** m.cfg.detail_gamma
+    torch.testing.assert_close(aux, torch.cat([r[..., :37, :53], guide], 1))
+    light = transfer_detail(l_out, guide, m.cfg.detail_window)
+    torch.testing.assert_close(m(x), (aux[:, :3] * light).clamp(0, 1))
+    # training's L_eh renders with the same light
+    torch.testing.assert_close(m.output_light(l_out, i[..., :37, :53]), light)
+
+
+def test_transfer_detail_keeps_the_tone_of_the_light_and_the_detail_of_the_guide():
+    from models.blnet import transfer_detail
+
+    h, w = 45, 61
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    checker = ((yy + xx) % 2).float()[None, None]
+    guide = 0.3 + 0.1 * checker  # fine structure only
+    # a light proportional to the guide comes back unchanged
+    torch.testing.assert_close(transfer_detail(0.5 * guide, guide, 0.25), 0.5 * guide)
+    # a flat light takes on the guide's relative detail around its own level
+    out = transfer_detail(torch.full_like(guide, 0.6), guide, 0.25)
+    assert abs(out.mean().item() - 0.6) < 0.01
+    ratio = out[..., 10:-10, 10:-10] / guide[..., 10:-10, 10:-10]
+    assert ratio.std() < 1e-4  # out = guide * one local factor: the checkerboard's relative depth
+    # a smooth light's tone survives: the left half stays darker than the right
+    ramp = (0.2 + 0.6 * xx.float() / (w - 1))[None, None]
+    out = transfer_detail(ramp, guide, 0.25)
+    assert out[..., :, : w // 3].mean() < 0.4 < out[..., :, -w // 3 :].mean()
+    # clamped to [0, 1]
+    assert transfer_detail(torch.ones_like(guide), 0.01 * guide, 0.25).max() <= 1.0
 
 
 @pytest.mark.parametrize("cfg", [{}, {"illum_channels": 1, "detail_box": 0}, {"unshuffle": 2, "global_context": False, "illum_channels": 1, "detail_box": 0}])

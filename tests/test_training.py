@@ -176,6 +176,31 @@ def test_blnet_stage_kinds_train_only_their_nets(kind, moves, two_crops, tmp_pat
         assert changed == (moves in (net, "both")), f"{kind}: {net} changed={changed}"
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5])
+def test_blnet_enhancement_loss_sees_the_rendered_output(gamma, two_crops, tmp_path):
+    """With the detail transfer on, L_rc and L_grad score R_low times the transferred light
+    (what the model outputs), L_bri scores L_out itself; off, both are the plain L_out."""
+    from training import losses as L
+    from training.train import Recipe, Stage
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    stage = Stage(kind="blnet_enhance", steps=1, lr=1e-3, batch=2, patch=64)
+    r = Recipe(name="k", model="blnet", config={"detail_gamma": gamma}, stages=(stage,), loss_weights={"enhance": {"per": 0.0}})
+    t = Trainer(r, tmp_path / "run", torch.device("cpu"), data_root=str(two_crops))
+    lo, hi = t.data.batch(2, 64)
+    terms = t.stage_loss("blnet_enhance", lo, hi, stage.loss_weights)
+    with torch.no_grad():
+        rr, ii = t.model.decompose(torch.cat([lo, hi]))
+        l_out = t.model.relight(rr[:2], ii[:2])
+        light = t.model.output_light(l_out, ii[:2])
+        out = t.model(lo)
+    assert torch.equal(light, l_out) == (gamma == 0)
+    torch.testing.assert_close(out, (rr[:2] * light).clamp(0, 1))
+    torch.testing.assert_close(terms["eh_rc"], L.l1(rr[:2] * light, hi))
+    torch.testing.assert_close(terms["eh_bri"], L.l1(l_out, ii[2:]))
+
+
 def test_time_budget_stops_resumably_and_resuming_matches_an_uninterrupted_run(two_crops, tmp_path):
     import dataclasses
 

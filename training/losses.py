@@ -187,13 +187,18 @@ def enhance_loss(
     i_high: Tensor,
     perceptual: nn.Module | None = None,
     w: EnhanceWeights = EnhanceWeights(),
+    light: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """L_eh = 1.0·L_rc + 1.0·L_bri + 1.0·L_per + 1.0·L_grad.
+
+    ``light`` is the illumination the output is rendered with, R_low * light (default
+    ``l_out``; blnet's detail transfer renders with a light derived from ``l_out``); L_bri
+    always compares ``l_out`` itself with I_high.
 
     Raises:
         PerceptualWeightsMissing: ``w.per`` is non-zero and ``perceptual`` is None.
     """
-    out = r_low * l_out
+    out = r_low * (l_out if light is None else light)
     rc = l1(out, s_high)
     bri = l1(l_out, i_high)
     grad = l1(grad_h(out), grad_h(s_high)) + l1(grad_v(out), grad_v(s_high))

@@ -1,11 +1,12 @@
 """Ship a trained run: evaluate its best checkpoint, write it to ``models/weights``.
 
-    python -m training.ship --run runs/lite [--eval DIR] [--pictures docs/images]
+    python -m training.ship --run runs/lite [--eval DIR] [--pictures docs/images] [--set FIELD=VALUE ...]
 
 The checkpoint selected on the validation split (``RUN/best.pt``) is scored on the
 validation split and on LOL eval15 (full table), and written with both results in its
 manifest. It is never re-selected on eval15. A picture of input | output | reference for
-two eval15 images goes to ``--pictures``.
+two eval15 images goes to ``--pictures``. ``--set`` changes config fields that leave the
+weights as they are (e.g. blnet's ``detail_gamma``); the manifest records the change.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from models import WEIGHTS_DIR, load_checkpoint, save_checkpoint
+from models import WEIGHTS_DIR, load_checkpoint, save_checkpoint, with_config
 
 from .data import default_lol_root, list_pairs, load_rgb, split_pairs
 from .evaluate import evaluate_model, format_table, run_evaluation
@@ -52,6 +53,24 @@ def picture(model: torch.nn.Module, pairs: dict[str, tuple[Path, Path]], names, 
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
+def parse_settings(items: list[str]) -> dict[str, object]:
+    """``["a=0.5", "b=[1, 2]"]`` -> ``{"a": 0.5, "b": [1, 2]}`` (values are JSON).
+
+    Raises:
+        ValueError: an item without ``=`` or with a value that is not JSON.
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--set {key}: {value!r} is not a JSON value") from err
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.ship", description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="training run folder holding best.pt")
@@ -59,12 +78,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", default=str(WEIGHTS_DIR))
     ap.add_argument("--pictures", default="docs/images")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="a config field to change before scoring, one that keeps the weights (VALUE is JSON, e.g. detail_gamma=0.5); repeatable",
+    )
     args = ap.parse_args(argv)
+    try:
+        changes = parse_settings(args.set)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     run = Path(args.run)
     model, manifest = load_checkpoint(run / "best.pt")
     name = manifest["model"]
+    if changes:
+        try:
+            model = with_config(name, model, **changes)
+        except ValueError as err:
+            print(f"error: --set: {err}", file=sys.stderr)
+            return 2
+        manifest = {**manifest, "config_changed_at_ship": changes}
     eval_root = Path(args.eval or default_lol_root() / "eval15")
     _, val_pairs = split_pairs(list_pairs(default_lol_root() / "our485"))
     val_names = manifest.get("data", {}).get("validation")

@@ -271,7 +271,8 @@ class Trainer:
                 if spec.trains == "enhance":
                     r_low, i_low, i_high = r_low.detach(), i_low.detach(), i_high.detach()
                 l_out = m.relight(r_low, i_low)
-                e = L.enhance_loss(r_low, l_out, hi, i_high.detach(), self.perceptual, enh_w)
+                light = m.output_light(l_out, i_low)
+                e = L.enhance_loss(r_low, l_out, hi, i_high.detach(), self.perceptual, enh_w, light=light)
                 terms.update({f"eh_{k}": v for k, v in e.items()})
                 total = total + e["total"]
             terms["total"] = total
