@@ -9,6 +9,7 @@ The NCBC module's CNN (``NCBCFeatures``) is used only by the training losses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,10 @@ def transfer_detail(light: Tensor, guide: Tensor, window: float) -> Tensor:
 
 @dataclass(frozen=True)
 class BLNetConfig:
+    #: fields that change only how the output is rendered, not the weights: a checkpoint
+    #: trained with one value is a valid start for another (``training.train``'s strict init).
+    RENDER_FIELDS: ClassVar[tuple[str, ...]] = ("detail_gamma", "detail_window")
+
     #: channel widths per U-Net level of the decomposition net (depth = len - 1).
     decom_widths: tuple[int, ...] = (16, 32, 64, 64)
     #: channel widths per level of the enhancement net.

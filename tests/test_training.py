@@ -119,6 +119,26 @@ def test_recipe_init_starts_from_a_checkpoint_of_the_same_model(two_crops, tmp_p
         Trainer(missing, tmp_path / "run3", torch.device("cpu"), data_root=str(two_crops))
 
 
+def test_strict_init_accepts_a_change_of_render_only_fields(two_crops, tmp_path):
+    """blnet's detail transfer leaves the weights as they are: a checkpoint rendered
+    without it is a strict start for a recipe with it; a different width is not."""
+    from models import create_model, save_checkpoint
+    from training.train import Recipe, Stage
+
+    small = {"decom_widths": [8, 16], "enhance_widths": [8, 16], "detail_gamma": 0.0}
+    ckpt = save_checkpoint(create_model("blnet", small), "blnet", tmp_path / "src.pt")
+    stage = Stage(kind="blnet_enhance", steps=1, lr=1e-3, batch=1, patch=32)
+    weights = {"enhance": {"per": 0.0}}
+    r = Recipe(name="ft", model="blnet", config={**small, "detail_gamma": 0.5, "detail_window": 0.25},
+               stages=(stage,), init=str(ckpt), init_strict=True, loss_weights=weights)
+    t = Trainer(r, tmp_path / "run", torch.device("cpu"), data_root=str(two_crops))
+    assert t.model.cfg.detail_gamma == 0.5 and t.model.cfg.detail_window == 0.25
+    wider = Recipe(name="ft2", model="blnet", config={**small, "enhance_widths": [8, 24]},
+                   stages=(stage,), init=str(ckpt), init_strict=True, loss_weights=weights)
+    with pytest.raises(RecipeError, match="init checkpoint"):
+        Trainer(wider, tmp_path / "run2", torch.device("cpu"), data_root=str(two_crops))
+
+
 def test_recipe_init_widens_a_grey_sri_to_a_colour_one(two_crops, tmp_path):
     import dataclasses
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -147,6 +148,14 @@ def _cosine_lr(stage: Stage, step: int) -> float:
     return stage.lr_end + 0.5 * (stage.lr - stage.lr_end) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+def _same_weights_config(a: Any, b: Any) -> bool:
+    """Configs equal but for the fields the config declares render-only (``RENDER_FIELDS``)."""
+    render = getattr(type(b), "RENDER_FIELDS", ())
+    if type(a) is not type(b):
+        return False
+    return dataclasses.replace(a, **{f: getattr(b, f) for f in render}) == b
+
+
 class Trainer:
     """Runs a recipe's stages; everything a stage step needs is built once here."""
 
@@ -202,7 +211,7 @@ class Trainer:
                 f"recipe {recipe.name!r}: init checkpoint {path} has sha256 {str(manifest.get('sha256'))[:12]}, "
                 f"not the {recipe.init_sha256[:12]} the recipe was written for (restore that file from git history)"
             )
-        if manifest.get("model") != recipe.model or (recipe.init_strict and source.cfg != self.model.cfg):
+        if manifest.get("model") != recipe.model or (recipe.init_strict and not _same_weights_config(source.cfg, self.model.cfg)):
             raise RecipeError(
                 f"recipe {recipe.name!r}: init checkpoint {path} holds {manifest.get('model')!r} {source.cfg}, "
                 f"not {recipe.model!r} {self.model.cfg}"
