@@ -123,6 +123,17 @@ def test_estimate_and_render_export_separately(name):
     torch.testing.assert_close(illum, model.estimate(x)[1])
 
 
+@pytest.mark.parametrize("shape", [(64, 96), (50, 70)])
+def test_blnet_detail_transfer_renders_trt_ready(shape):
+    """At these small test frames the default window pools cells of one pixel; a wide window
+    exercises the coarse-grid path (pooling, replicate pad, bilinear) that real frames take."""
+    model = models.create_model("blnet", decom_widths=(8, 16), enhance_widths=(8, 16), detail_window=0.5).eval()
+    _, ren, _, _, has_aux = export_parts(model, shape)
+    rep = check_graph(ren)
+    assert has_aux and rep.ok, rep.summary()
+    assert {"aten.avg_pool2d.default", "aten.upsample_bilinear2d.vec"} <= rep.ops
+
+
 def test_grey_sri_exports_without_aux():
     model = models.create_model("sri", width=8, blocks=1, illum_channels=1, detail_box=0).eval()
     est, ren, _, ren_args, has_aux = export_parts(model, (32, 48))
