@@ -267,3 +267,17 @@ def test_learning_rate_warms_up_then_follows_the_cosine_to_its_end(tmp_path):
     bad.write_text('{"name": "x", "model": "lite", "stages": [{"kind": "lite", "steps": 5, "lr": 1e-3, "warmup": 5}]}')
     with pytest.raises(RecipeError, match="warmup"):
         load_recipe(str(bad))
+
+
+def test_ship_set_parses_json_values_and_rejects_malformed_items():
+    from training.ship import parse_settings
+
+    assert parse_settings(["detail_gamma=0.5", "decom_widths=[8, 16]", "retinex_skip=true"]) == {
+        "detail_gamma": 0.5, "decom_widths": [8, 16], "retinex_skip": True,
+    }
+    assert parse_settings([]) == {}
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        parse_settings(["detail_gamma"])
+    with pytest.raises(ValueError, match="not a JSON value") as info:
+        parse_settings(["detail_gamma=half"])
+    assert info.value.__cause__ is not None
