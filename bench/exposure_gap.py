@@ -18,12 +18,16 @@ L / I model amplifies (how much a per-pixel noise term in I could gain). With
 references (a fixed exposure target: what a rule that ignores the frame's content is worth).
 ``--denoise H ...`` also scores the output after OpenCV's non-local means of strength H (is
 what is left noise, or lost detail?); ``--gate-offset D ...`` (``blnet`` with the Retinex
-skip) the output with the gate's logit shifted by D (would more or less of R0 pay?). It
+skip) the output with the gate's logit shifted by D (would more or less of R0 pay?).
+``--detail G W ...`` (``blnet``) scores R_low rendered with the detail transfer of L_out at
+gamma G and window W (G = 0: the plain R_low * L_out), whatever the model's own config;
+``--curve-gain G ...`` (``blnet``) R_low * (I_low + e)^G times its best single gain (how a
+fixed curve of the frame's own light compares with L_out at a perfect exposure). It
 also prints how the output's mean brightness correlates with the reference's over the images.
 
     python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation|train]
                                  [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
-                                 [--denoise H ...] [--gate-offset D ...]
+                                 [--denoise H ...] [--gate-offset D ...] [--detail G W ...] [--curve-gain G ...]
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibrate.validate import tensor_to_uint8  # noqa: E402
 from models import load_checkpoint, load_pretrained  # noqa: E402
 from models._layers import crop_to, pad_to_multiple  # noqa: E402
-from models.blnet import retinex_prior  # noqa: E402
+from models.blnet import retinex_prior, transfer_detail  # noqa: E402
 from training.data import default_lol_root, list_pairs, load_rgb, split_pairs, to_tensor  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
 
@@ -73,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fixed-mean", action="store_true", help="also score the output scaled to the training references' mean brightness")
     ap.add_argument("--denoise", type=float, nargs="+", default=[], metavar="H", help="also score the output after OpenCV non-local means of strength H")
     ap.add_argument("--gate-offset", type=float, nargs="+", default=[], metavar="D", help="blnet with retinex_skip: also score the output with the gate logit shifted by D")
+    ap.add_argument(
+        "--detail", type=float, nargs=2, action="append", default=[], metavar=("G", "W"),
+        help="blnet: also score R_low rendered with the detail transfer at gamma G, window W (G = 0: plain R_low * L_out); repeatable",
+    )
+    ap.add_argument("--curve-gain", type=float, nargs="+", default=[], metavar="G", help="blnet: also score R_low * (I_low + e)^G times its best single gain")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -115,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.r0_threshold is not None:
             r0_row = f"R_low, R0 where max_c S > {args.r0_threshold:g}, x I_high"
             rows[r0_row] = []
+    detail_rows = {
+        (g, w): "R_low x L_out" if g == 0 else f"R_low x detail transfer of L_out, gamma {g:g}, window {w:g}"
+        for g, w in args.detail
+    }
+    curve_rows = {g: f"R_low x (I_low + e)^{g:g} x best gain" for g in args.curve_gain}
+    if (detail_rows or curve_rows) and args.model != "blnet":
+        ap.error("--detail and --curve-gain need blnet")
+    for key in (*detail_rows.values(), *curve_rows.values()):
+        rows[key] = []
     if args.data:
         pairs = list_pairs(Path(args.data))
     elif args.split == "validation":
@@ -152,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.model == "blnet":
                 xp, h, w = pad_to_multiple(x, model.pad_multiple)
                 yp, _, _ = pad_to_multiple(y_t, model.pad_multiple)
-                r_low, _, gate_low, l_out = _decompose(model, xp, h, w, relight=True)
+                r_low, i_low, gate_low, l_out = _decompose(model, xp, h, w, relight=True)
                 r_high, i_high, gate_high = _decompose(model, yp, h, w)
                 if gate_low is not None:
                     gates["dark input"].append(float(gate_low.mean()))
@@ -165,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows["R_high x L_out (the reference's reflectance in the model's own light)"].append(
                     _scores(tensor_to_uint8((r_high * l_out).clamp(0, 1)), y)
                 )
+                for (gamma, window), key in detail_rows.items():
+                    light = l_out if gamma == 0 else transfer_detail(l_out, (i_low + model.DETAIL_EPS) ** gamma, window)
+                    rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
+                for gamma, key in curve_rows.items():
+                    c = r_low * (i_low + model.DETAIL_EPS) ** gamma
+                    a = float((c * y_t).sum() / (c * c).sum().clamp(min=1e-12))
+                    rows[key].append(_scores(tensor_to_uint8((c * a).clamp(0, 1)), y))
                 if r0_row:
                     peak, r0 = retinex_prior(x, model.cfg.retinex_eps)
                     a = torch.sigmoid(60.0 * (peak - args.r0_threshold))  # a soft step at T

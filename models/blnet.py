@@ -133,15 +133,19 @@ class BLNet(EnhancementModel):
         r, i = self.decompose(xp)
         l_out = self.relight(r, i)
         if self.cfg.detail_gamma > 0:
-            r = torch.cat([r, (i + self.DETAIL_EPS).pow(self.cfg.detail_gamma)], dim=1)
+            r = torch.cat([r, self.detail_guide(i)], dim=1)
         return crop_to(r, h, w), crop_to(l_out, h, w)
+
+    def detail_guide(self, i_low: Tensor) -> Tensor:
+        """The detail transfer's guide G = (I_low + e)^gamma."""
+        return (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma)
 
     def output_light(self, l_out: Tensor, i_low: Tensor) -> Tensor:
         """The illumination the output is rendered with: L_out itself, or with the detail
         transfer G * box(L_out) / box(G), G = (I_low + e)^gamma (what training's L_eh sees)."""
         if self.cfg.detail_gamma <= 0:
             return l_out
-        return transfer_detail(l_out, (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma), self.cfg.detail_window)
+        return transfer_detail(l_out, self.detail_guide(i_low), self.cfg.detail_window)
 
     def render(self, x: Tensor, aux: Tensor | None, illum: Tensor) -> Tensor:
         assert aux is not None

@@ -59,6 +59,7 @@ def test_blnet_split_is_retinex():
 
 
 def test_blnet_detail_transfer_renders_with_the_frames_own_light_structure():
+    from models._layers import pad_to_multiple
     from models.blnet import BLNET_DEFAULT, transfer_detail
 
     assert BLNET_DEFAULT.detail_gamma > 0  # the shipped variant uses it
@@ -66,7 +67,7 @@ def test_blnet_detail_transfer_renders_with_the_frames_own_light_structure():
     x = torch.rand(1, 3, 37, 53)
     with torch.no_grad():
         aux, l_out = m.estimate(x)
-        xp = torch.nn.functional.pad(x, (0, 3, 0, 3), mode="replicate")  # 40 x 56, pad_multiple 8
+        xp, _, _ = pad_to_multiple(x, m.pad_multiple)
         r, i = m.decompose(xp)
     assert aux.shape == (1, 4, 37, 53) and l_out.shape == (1, 1, 37, 53)
     guide = (i[..., :37, :53] + m.DETAIL_EPS) ** m.cfg.detail_gamma

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import logging
 import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -153,7 +152,7 @@ def _same_weights_config(a: Any, b: Any) -> bool:
     render = getattr(type(b), "RENDER_FIELDS", ())
     if type(a) is not type(b):
         return False
-    return dataclasses.replace(a, **{f: getattr(b, f) for f in render}) == b
+    return replace(a, **{f: getattr(b, f) for f in render}) == b
 
 
 class Trainer:
@@ -506,8 +505,6 @@ def plot_curve(log_csv: Path, png: Path) -> None:
 
 def scaled(recipe: Recipe, factor: float) -> Recipe:
     """The recipe with every stage's steps multiplied by ``factor`` (for smoke runs)."""
-    from dataclasses import replace
-
     stages: list[Stage] = []
     for s in recipe.stages:
         steps = max(1, int(round(s.steps * factor)))
