@@ -22,12 +22,17 @@ skip) the output with the gate's logit shifted by D (would more or less of R0 pa
 ``--detail G W ...`` (``blnet``) scores R_low rendered with the detail transfer of L_out at
 gamma G and window W (G = 0: the plain R_low * L_out), whatever the model's own config;
 ``--curve-gain G ...`` (``blnet``) R_low * (I_low + e)^G times its best single gain (how a
-fixed curve of the frame's own light compares with L_out at a perfect exposure). It
+fixed curve of the frame's own light compares with L_out at a perfect exposure).
+``--tone-oracle W ...`` (``blnet``) scores R_low times the detail transfer of I_high at
+window W (guide G = (I_low + e)^gamma, the model's gamma or 0.5): a perfect tone at the
+window's scale with the frame's own fine structure, i.e. what a perfect enhancement net
+could reach under the transfer (is the rest of the gap tone or fine structure?). It
 also prints how the output's mean brightness correlates with the reference's over the images.
 
     python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation|train]
                                  [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
                                  [--denoise H ...] [--gate-offset D ...] [--detail G W ...] [--curve-gain G ...]
+                                 [--tone-oracle W ...]
 """
 from __future__ import annotations
 
@@ -82,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         help="blnet: also score R_low rendered with the detail transfer at gamma G, window W (G = 0: plain R_low * L_out); repeatable",
     )
     ap.add_argument("--curve-gain", type=float, nargs="+", default=[], metavar="G", help="blnet: also score R_low * (I_low + e)^G times its best single gain")
+    ap.add_argument(
+        "--tone-oracle", type=float, nargs="+", default=[], metavar="W",
+        help="blnet: also score R_low x the detail transfer of I_high (the reference's decomposed light) at window W",
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -129,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         for g, w in args.detail
     }
     curve_rows = {g: f"R_low x (I_low + e)^{g:g} x best gain" for g in args.curve_gain}
-    if (detail_rows or curve_rows) and args.model != "blnet":
-        ap.error("--detail and --curve-gain need blnet")
-    for key in (*detail_rows.values(), *curve_rows.values()):
+    tone_rows = {w: f"R_low x detail transfer of I_high, window {w:g} (perfect tone at that scale)" for w in args.tone_oracle}
+    if (detail_rows or curve_rows or tone_rows) and args.model != "blnet":
+        ap.error("--detail, --curve-gain and --tone-oracle need blnet")
+    for key in (*detail_rows.values(), *curve_rows.values(), *tone_rows.values()):
         rows[key] = []
     if args.data:
         pairs = list_pairs(Path(args.data))
@@ -186,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                 for (gamma, window), key in detail_rows.items():
                     light = l_out if gamma == 0 else transfer_detail(l_out, (i_low + model.DETAIL_EPS) ** gamma, window)
                     rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
+                if tone_rows:
+                    guide = (i_low + model.DETAIL_EPS) ** (model.cfg.detail_gamma or 0.5)
+                    for window, key in tone_rows.items():
+                        light = transfer_detail(i_high, guide, window)
+                        rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
                 for gamma, key in curve_rows.items():
                     c = r_low * (i_low + model.DETAIL_EPS) ** gamma
                     a = float((c * y_t).sum() / (c * c).sum().clamp(min=1e-12))
