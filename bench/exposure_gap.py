@@ -194,15 +194,15 @@ def main(argv: list[str] | None = None) -> int:
                     _scores(tensor_to_uint8((r_high * l_out).clamp(0, 1)), y)
                 )
                 for (gamma, window), key in detail_rows.items():
-                    light = l_out if gamma == 0 else transfer_detail(l_out, (i_low + model.DETAIL_EPS) ** gamma, window)
+                    light = l_out if gamma == 0 else transfer_detail(l_out, model.detail_guide(i_low, gamma), window)
                     rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
                 if tone_rows:
-                    guide = (i_low + model.DETAIL_EPS) ** (model.cfg.detail_gamma or 0.5)
+                    guide = model.detail_guide(i_low, model.cfg.detail_gamma or 0.5)
                     for window, key in tone_rows.items():
                         light = transfer_detail(i_high, guide, window)
                         rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
                 for gamma, key in curve_rows.items():
-                    c = r_low * (i_low + model.DETAIL_EPS) ** gamma
+                    c = r_low * model.detail_guide(i_low, gamma)
                     a = float((c * y_t).sum() / (c * c).sum().clamp(min=1e-12))
                     rows[key].append(_scores(tensor_to_uint8((c * a).clamp(0, 1)), y))
                 if r0_row:

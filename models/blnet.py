@@ -40,12 +40,16 @@ def transfer_detail(light: Tensor, guide: Tensor, window: float) -> Tensor:
     """
     h, w = light.shape[-2], light.shape[-1]
     cell = max(1, round(min(h, w) * window / 3))
-    both, _, _ = pad_to_multiple(torch.cat([light, guide], dim=1), cell)
-    coarse = F.avg_pool2d(both, cell) if cell > 1 else both
-    coarse = F.avg_pool2d(F.pad(coarse, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+    def cells(t: Tensor) -> Tensor:  # each map pooled on its own: no full-size concatenated copy
+        t, _, _ = pad_to_multiple(t, cell)
+        return F.avg_pool2d(t, cell) if cell > 1 else t
+
+    coarse = F.avg_pool2d(F.pad(torch.cat([cells(light), cells(guide)], dim=1), (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     ratio = coarse[:, :1] / coarse[:, 1:2]
     if cell > 1:
-        ratio = crop_to(F.interpolate(ratio, size=(both.shape[-2], both.shape[-1]), mode="bilinear", align_corners=False), h, w)
+        size = (-(-h // cell) * cell, -(-w // cell) * cell)  # the padded frame's
+        ratio = crop_to(F.interpolate(ratio, size=size, mode="bilinear", align_corners=False), h, w)
     return (guide * ratio).clamp(0.0, 1.0)
 
 
@@ -136,9 +140,9 @@ class BLNet(EnhancementModel):
             r = torch.cat([r, self.detail_guide(i)], dim=1)
         return crop_to(r, h, w), crop_to(l_out, h, w)
 
-    def detail_guide(self, i_low: Tensor) -> Tensor:
-        """The detail transfer's guide G = (I_low + e)^gamma."""
-        return (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma)
+    def detail_guide(self, i_low: Tensor, gamma: float | None = None) -> Tensor:
+        """The detail transfer's guide G = (I_low + e)^gamma (gamma: the config's, unless given)."""
+        return (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma if gamma is None else gamma)
 
     def output_light(self, l_out: Tensor, i_low: Tensor) -> Tensor:
         """The illumination the output is rendered with: L_out itself, or with the detail

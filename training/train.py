@@ -149,10 +149,9 @@ def _cosine_lr(stage: Stage, step: int) -> float:
 
 def _same_weights_config(a: Any, b: Any) -> bool:
     """Configs equal but for the fields the config declares render-only (``RENDER_FIELDS``)."""
-    render = getattr(type(b), "RENDER_FIELDS", ())
     if type(a) is not type(b):
         return False
-    return replace(a, **{f: getattr(b, f) for f in render}) == b
+    return replace(a, **{f: getattr(b, f) for f in getattr(type(b), "RENDER_FIELDS", ())}) == b
 
 
 class Trainer:
