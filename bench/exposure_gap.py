@@ -23,6 +23,11 @@ skip) the output with the gate's logit shifted by D (would more or less of R0 pa
 gamma G and window W (G = 0: the plain R_low * L_out), whatever the model's own config;
 ``--curve-gain G ...`` (``blnet``) R_low * (I_low + e)^G times its best single gain (how a
 fixed curve of the frame's own light compares with L_out at a perfect exposure).
+``--input-denoise H ...`` scores the model run on the dark frame after non-local means of
+strength H (does a cleaner input help the net?); ``--chroma-blur S ...`` the output with its
+chroma (YCrCb Cr, Cb) blurred by a Gaussian of sigma S px, the luma kept (is colour noise what
+costs SSIM?); ``--sharpen S K`` the output's luma plus K times its difference from a Gaussian
+of sigma S (is the output over-smoothed?).
 ``--tone-oracle W ...`` (``blnet``) scores R_low times the detail transfer of I_high at
 window W (guide G = (I_low + e)^gamma, the model's gamma or 0.5): a perfect tone at the
 window's scale with the frame's own fine structure, i.e. what a perfect enhancement net
@@ -32,7 +37,7 @@ also prints how the output's mean brightness correlates with the reference's ove
     python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation|train]
                                  [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
                                  [--denoise H ...] [--gate-offset D ...] [--detail G W ...] [--curve-gain G ...]
-                                 [--tone-oracle W ...]
+                                 [--tone-oracle W ...] [--input-denoise H ...] [--chroma-blur S ...] [--sharpen S K]
 """
 from __future__ import annotations
 
@@ -58,6 +63,19 @@ from training.metrics import delta_e, psnr, ssim  # noqa: E402
 
 def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     return psnr(out, ref), ssim(out, ref), delta_e(out, ref)
+
+
+def _ycc_filter(rgb: np.ndarray, chroma_sigma: float = 0.0, sharpen: tuple[float, float] | None = None) -> np.ndarray:
+    """A uint8 RGB frame with its chroma blurred (Gaussian, sigma in px) and/or its luma
+    sharpened (luma + k (luma - Gaussian_s(luma)), ``sharpen`` = (s, k)), in YCrCb."""
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    if chroma_sigma > 0:
+        for c in (1, 2):
+            ycc[..., c] = cv2.GaussianBlur(ycc[..., c], (0, 0), chroma_sigma)
+    if sharpen is not None:
+        sigma, k = sharpen
+        ycc[..., 0] += k * (ycc[..., 0] - cv2.GaussianBlur(ycc[..., 0], (0, 0), sigma))
+    return cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
 
 
 def _decompose(model, xp: torch.Tensor, h: int, w: int, relight: bool = False) -> tuple[torch.Tensor, ...]:
@@ -91,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tone-oracle", type=float, nargs="+", default=[], metavar="W",
         help="blnet: also score R_low x the detail transfer of I_high (the reference's decomposed light) at window W",
     )
+    ap.add_argument("--input-denoise", type=float, nargs="+", default=[], metavar="H", help="also score the model run on the input after OpenCV non-local means of strength H")
+    ap.add_argument("--chroma-blur", type=float, nargs="+", default=[], metavar="S", help="also score the output with its chroma (Cr, Cb) blurred by a Gaussian of sigma S px")
+    ap.add_argument(
+        "--sharpen", type=float, nargs=2, action="append", default=[], metavar=("S", "K"),
+        help="also score the output with its luma sharpened: Y + K (Y - Gaussian_S(Y)); repeatable",
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-image", action="store_true", help="also list mean brightness of input, output, reference and the best gain")
     args = ap.parse_args(argv)
@@ -117,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         rows[fixed_row] = []
     for h in args.denoise:
         rows[f"output, non-local means h={h:g}"] = []
+    for h in args.input_denoise:
+        rows[f"model on the input after non-local means h={h:g}"] = []
+    for sigma in args.chroma_blur:
+        rows[f"output, chroma blurred (sigma {sigma:g} px)"] = []
+    for sigma, k in args.sharpen:
+        rows[f"output, luma sharpened (sigma {sigma:g} px, k {k:g})"] = []
     shifted = {}
     for d in args.gate_offset:
         if args.model != "blnet" or not model.cfg.retinex_skip:
@@ -168,6 +198,14 @@ def main(argv: list[str] | None = None) -> int:
             rows["output x best gain per colour channel"].append(_scores(tensor_to_uint8(out_t * gc), y))
             for h in args.denoise:
                 rows[f"output, non-local means h={h:g}"].append(_scores(cv2.fastNlMeansDenoisingColored(out_u8, None, h, h, 7, 21), y))
+            for h in args.input_denoise:
+                low_u8 = np.ascontiguousarray(tensor_to_uint8(x))
+                clean = to_tensor(cv2.fastNlMeansDenoisingColored(low_u8, None, h, h, 7, 21))[None]
+                rows[f"model on the input after non-local means h={h:g}"].append(_scores(tensor_to_uint8(model(clean).clamp(0, 1)), y))
+            for sigma in args.chroma_blur:
+                rows[f"output, chroma blurred (sigma {sigma:g} px)"].append(_scores(_ycc_filter(out_u8, chroma_sigma=sigma), y))
+            for sigma, k in args.sharpen:
+                rows[f"output, luma sharpened (sigma {sigma:g} px, k {k:g})"].append(_scores(_ycc_filter(out_u8, sharpen=(sigma, k)), y))
             for key, m in shifted.items():
                 rows[key].append(_scores(tensor_to_uint8(m(x).clamp(0, 1)), y))
             if fixed_row:
