@@ -90,6 +90,20 @@ def test_enhance_loss_by_hand():
     assert e2["grad"].item() == pytest.approx(0.2, abs=1e-6)  # |0 - 0.2| horizontally, 0 vertically
 
 
+def test_enhance_loss_ssim_term_is_off_by_default_and_adds_its_weight():
+    g = torch.Generator().manual_seed(5)
+    r_low, s_high = torch.rand(1, 3, 16, 16, generator=g), torch.rand(1, 3, 16, 16, generator=g)
+    l_out, i_high = full(0.8, 1, h=16, w=16), full(0.8, 1, h=16, w=16)
+    plain = L.enhance_loss(r_low, l_out, s_high, i_high, w=L.EnhanceWeights(per=0.0))
+    assert plain["ssim"].item() == 0.0
+    with_ssim = L.enhance_loss(r_low, l_out, s_high, i_high, w=L.EnhanceWeights(per=0.0, ssim=0.5))
+    expected = 1.0 - L.ssim(r_low * 0.8, s_high).item()
+    assert with_ssim["ssim"].item() == pytest.approx(expected, rel=1e-6)
+    assert with_ssim["total"].item() == pytest.approx(plain["total"].item() + 0.5 * expected, rel=1e-6)
+    same = L.enhance_loss(s_high, full(1.0, 1, h=16, w=16), s_high, i_high, w=L.EnhanceWeights(per=0.0, ssim=0.5))
+    assert same["ssim"].item() == pytest.approx(0.0, abs=1e-5)
+
+
 def test_enhance_loss_refuses_missing_vgg():
     with pytest.raises(L.PerceptualWeightsMissing, match="VGG16"):
         L.enhance_loss(full(0.5), full(0.6, 1), full(0.4), full(0.8, 1), perceptual=None)

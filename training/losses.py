@@ -122,6 +122,9 @@ class EnhanceWeights:
     bri: float = 1.0
     per: float = 1.0
     grad: float = 1.0
+    #: weight of (1 - SSIM(output, S_high)); **not in the BLNet paper** (0: L_eh is the
+    #: paper's). A recipe may set it to score the output's local structure directly.
+    ssim: float = 0.0
 
 
 class PerceptualWeightsMissing(RuntimeError):
@@ -189,7 +192,7 @@ def enhance_loss(
     w: EnhanceWeights = EnhanceWeights(),
     light: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """L_eh = 1.0·L_rc + 1.0·L_bri + 1.0·L_per + 1.0·L_grad.
+    """L_eh = 1.0·L_rc + 1.0·L_bri + 1.0·L_per + 1.0·L_grad (+ ``w.ssim``·(1 − SSIM), 0 by default).
 
     ``light`` is the illumination the output is rendered with, R_low * light (default
     ``l_out``; blnet's detail transfer renders with a light derived from ``l_out``); L_bri
@@ -210,7 +213,9 @@ def enhance_loss(
         per = perceptual(out, s_high)
     else:
         per = out.new_zeros(())
-    return {"rc": rc, "bri": bri, "per": per, "grad": grad, "total": w.rc * rc + w.bri * bri + w.per * per + w.grad * grad}
+    structure = 1.0 - ssim(out, s_high) if w.ssim else out.new_zeros(())
+    total = w.rc * rc + w.bri * bri + w.per * per + w.grad * grad + w.ssim * structure
+    return {"rc": rc, "bri": bri, "per": per, "grad": grad, "ssim": structure, "total": total}
 
 
 # --------------------------------------------------------------------------- SSIM and lite
