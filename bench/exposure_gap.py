@@ -65,6 +65,11 @@ def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     return psnr(out, ref), ssim(out, ref), delta_e(out, ref)
 
 
+def _nlm(rgb: np.ndarray, h: float) -> np.ndarray:
+    """OpenCV's non-local means of a uint8 RGB frame at strength h (colour and luma alike)."""
+    return cv2.fastNlMeansDenoisingColored(rgb, None, h, h, 7, 21)
+
+
 def _ycc_filter(rgb: np.ndarray, chroma_sigma: float = 0.0, sharpen: tuple[float, float] | None = None) -> np.ndarray:
     """A uint8 RGB frame with its chroma blurred (Gaussian, sigma in px) and/or its luma
     sharpened (luma + k (luma - Gaussian_s(luma)), ``sharpen`` = (s, k)), in YCrCb."""
@@ -182,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         pairs = list_pairs(default_lol_root() / "eval15")
     for low_p, high_p in pairs:
-        x = to_tensor(load_rgb(low_p))[None]
+        low = load_rgb(low_p)
+        x = to_tensor(low)[None]
         y = load_rgb(high_p)
         y_t = to_tensor(y)[None]
         with torch.no_grad():
@@ -197,10 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             gc = (out_t * y_t).sum(dim=(0, 2, 3), keepdim=True) / (out_t * out_t).sum(dim=(0, 2, 3), keepdim=True).clamp(min=1e-12)
             rows["output x best gain per colour channel"].append(_scores(tensor_to_uint8(out_t * gc), y))
             for h in args.denoise:
-                rows[f"output, non-local means h={h:g}"].append(_scores(cv2.fastNlMeansDenoisingColored(out_u8, None, h, h, 7, 21), y))
+                rows[f"output, non-local means h={h:g}"].append(_scores(_nlm(out_u8, h), y))
             for h in args.input_denoise:
-                low_u8 = np.ascontiguousarray(tensor_to_uint8(x))
-                clean = to_tensor(cv2.fastNlMeansDenoisingColored(low_u8, None, h, h, 7, 21))[None]
+                clean = to_tensor(_nlm(low, h))[None]
                 rows[f"model on the input after non-local means h={h:g}"].append(_scores(tensor_to_uint8(model(clean).clamp(0, 1)), y))
             for sigma in args.chroma_blur:
                 rows[f"output, chroma blurred (sigma {sigma:g} px)"].append(_scores(_ycc_filter(out_u8, chroma_sigma=sigma), y))
