@@ -161,6 +161,7 @@ def _make_sink(args, source, device, on_quit):
                 VideoFileSink(
                     out, source.width, source.height, source.time_base, source.rate, codec=args.codec, crf=args.crf,
                     preset=preset, tune="zerolatency" if source.live else None, copy_streams=source.copy_streams,
+                    rotation=getattr(source, "rotation", 0),
                 )
             )
     if args.preview:

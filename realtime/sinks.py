@@ -124,6 +124,8 @@ class VideoFileSink:
         tune: e.g. "zerolatency" for live sources.
         copy_streams: input streams (audio, subtitles) to copy; ``Passthrough.stream_index``
             indexes this list.
+        rotation: display rotation in degrees (counter-clockwise, as ``VideoFileSource.rotation``),
+            written as the stream's display matrix; frames are encoded as stored.
 
     Raises:
         SinkError: the container or encoder cannot be set up.
@@ -141,8 +143,10 @@ class VideoFileSink:
         preset: str | None = "ultrafast",
         tune: str | None = None,
         copy_streams: Sequence[av.stream.Stream] = (),
+        rotation: int = 0,
     ):
         self.path = Path(path)
+        self.rotation = int(rotation) % 360  # display rotation (counter-clockwise degrees), as the source's
         self.tmp = _partial_name(self.path)
         self.width, self.height = width - width % 2, height - height % 2
         if (self.width, self.height) != (width, height):
@@ -180,6 +184,8 @@ class VideoFileSink:
             if tune:
                 opts["tune"] = tune
         st.options = opts
+        if self.rotation:
+            st.set_display_rotation(self.rotation)  # the display matrix: players rotate like the input
         self.stream = st
         self.copy_map: dict[int, av.stream.Stream | None] = {}
         supported = self.container.supported_codecs

@@ -118,6 +118,7 @@ class VideoFileSource:
         self.frames_read = 0
         self.warnings: list[str] = []
         self.expected_frames = self._expected_frames()
+        self.rotation = self._probe_rotation()
 
     def _expected_frames(self) -> int | None:
         if self.stream.frames:
@@ -130,6 +131,20 @@ class VideoFileSource:
         if duration:
             return max(1, round(duration * float(self.rate)))
         return None
+
+    def _probe_rotation(self) -> int:
+        """Display rotation of the video (counter-clockwise degrees, 0/90/180/270) from its
+        display matrix (phone video): PyAV 18 exposes it on decoded frames only, so the first
+        frame of a file is decoded through a second handle. 0 for URLs or when unreadable."""
+        if is_url(self.spec):
+            return 0
+        try:
+            with av.open(self.spec, mode="r") as c:
+                for vf in c.decode(video=0):
+                    return int(round(vf.rotation)) % 360
+        except (av.error.FFmpegError, OSError, ValueError, StopIteration):
+            pass
+        return 0
 
     def _cut_ts(self) -> bool:
         # MPEG-TS has no index or duration to compare with, but it is a sequence of
