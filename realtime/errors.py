@@ -12,6 +12,7 @@ __all__ = [
     "FrameFormatError",
     "SinkError",
     "OutputExistsError",
+    "OutputWriteError",
     "EngineError",
     "BackendUnavailableError",
     "StageError",
@@ -44,6 +45,13 @@ class SinkError(PipelineError, OSError):
 
 class OutputExistsError(SinkError, FileExistsError):
     """The output exists and overwriting was not allowed."""
+
+
+class OutputWriteError(SinkError):
+    """Writing an output failed while running (disk full, I/O error): a runtime failure,
+    for videos and images alike (unusable outputs are refused before the run, exit 2)."""
+
+    exit_code = 1
 
 
 class EngineError(PipelineError, RuntimeError):

@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from .errors import OutputExistsError, SinkError
+from .errors import OutputExistsError, OutputWriteError, SinkError
 from .frame import Frame, Passthrough
 
 __all__ = [
@@ -223,8 +223,11 @@ class VideoFileSink:
         self._last_pts = pts
         vf.pts = pts
         vf.time_base = self.time_base
-        for pkt in self.stream.encode(vf):
-            self.container.mux(pkt)
+        try:
+            for pkt in self.stream.encode(vf):
+                self.container.mux(pkt)
+        except (av.error.FFmpegError, OSError) as err:
+            raise OutputWriteError(f"cannot write {self.path}: {err}") from err
         self.frames_written += 1
 
     def write_packet(self, item: Passthrough) -> None:
@@ -253,7 +256,7 @@ class VideoFileSink:
             self.container.close()
         except (av.error.FFmpegError, OSError) as err:
             self.tmp.unlink(missing_ok=True)
-            raise SinkError(f"cannot finish {self.path}: {err}") from err
+            raise OutputWriteError(f"cannot finish {self.path}: {err}") from err
         finally:
             self.container = None
         if self._fixed_pts:
@@ -283,7 +286,9 @@ class ImageFolderSink:
         target = self.file if self.file is not None else self.folder / (frame.name or f"{frame.index:06d}.png")
         tmp = _partial_name(target)
         bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(target.suffix or ".png", bgr, self.params)
+        # the JPEG quality only for JPEG: OpenCV warns about every key the format lacks
+        params = self.params if target.suffix.lower() in (".jpg", ".jpeg") else []
+        ok, buf = cv2.imencode(target.suffix or ".png", bgr, params)
         if not ok:
             raise SinkError(f"cannot encode {target.name} as {target.suffix}")
         try:
@@ -291,7 +296,7 @@ class ImageFolderSink:
             os.replace(tmp, target)
         except OSError as err:
             tmp.unlink(missing_ok=True)
-            raise SinkError(f"cannot write {target}: {err.strerror or err}") from err
+            raise OutputWriteError(f"cannot write {target}: {err.strerror or err}") from err
         self.frames_written += 1
 
     def write_packet(self, item: Passthrough) -> None:

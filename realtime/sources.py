@@ -19,7 +19,7 @@ import av
 import cv2
 import numpy as np
 
-from .errors import FrameFormatError, SourceError
+from .errors import FrameFormatError, PipelineError, SourceError
 from .frame import Frame, Passthrough
 
 __all__ = [
@@ -276,7 +276,8 @@ class ImageSource:
     """A single image or every image in a folder (sorted by name, not recursive).
 
     Each image starts a new segment (``Frame.reset``), so nothing is smoothed across
-    unrelated images.
+    unrelated images. In a folder, an image that cannot be read is skipped and listed
+    in ``failed`` as (path, error) for the caller to report; the others are enhanced.
 
     Raises:
         SourceError: missing path, or a folder without images.
@@ -304,6 +305,7 @@ class ImageSource:
         self.frames_read = 0
         self.copy_streams: list = []
         self.warnings: list[str] = []
+        self.failed: list[tuple[Path, PipelineError]] = []
 
     def __enter__(self) -> ImageSource:
         return self
@@ -319,7 +321,12 @@ class ImageSource:
             if stop is not None and stop.is_set():
                 return
             t0 = time.perf_counter()
-            img = self._first if (i == 0 and self._first is not None) else decode_image(p)
+            try:
+                img = self._first if (i == 0 and self._first is not None) else decode_image(p)
+            except (FrameFormatError, SourceError) as err:
+                logger.info("skipping %s: %s", p, err)  # the caller reports ``failed``
+                self.failed.append((p, err))
+                continue
             now = time.perf_counter()
             f = Frame(np.ascontiguousarray(img), i, None, None, now, name=p.name, reset=True)
             f.timings["decode"] = now - t0
