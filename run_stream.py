@@ -441,6 +441,9 @@ def _batch(args) -> int:
         except ImportError as err:
             raise UsageError(batch.ray_missing_message()) from err
     device = _resolve_device(args.device)
+    # what would stop every worker (unknown model, bad weights or calibration) fails here, once
+    check = argparse.Namespace(**{**vars(args), "device": "cpu"})
+    _load_model(check, *_setup(check))
     force = args.force or args.overwrite
     jobs = batch.discover(args.inputs, args.output)
     results: list = []

@@ -334,6 +334,7 @@ class SegmentSource:
         self.source, self.segment = source, segment
         for name in ("width", "height", "time_base", "rate", "pixel_format"):
             setattr(self, name, getattr(source, name))
+        self.rotation = getattr(source, "rotation", 0)
         self.copy_streams: list = []
         self.warnings: list[str] = []
         self.frames_read = 0
@@ -421,6 +422,9 @@ def join_segments(segments: Sequence[Path], original: Path, output: Path) -> int
         n = 0
         try:
             ov = out.add_stream_from_template(inputs[0].streams.video[0])
+            rotation = _rotation(original)
+            if rotation:
+                ov.set_display_rotation(rotation)  # as the unsplit run writes it
             others = {}
             for s in orig.streams:
                 if s.type in ("audio", "subtitle"):
@@ -461,6 +465,13 @@ def join_segments(segments: Sequence[Path], original: Path, output: Path) -> int
             c.close()
     os.replace(tmp, output)
     return n
+
+
+def _rotation(path: Path) -> int:
+    from .sources import VideoFileSource
+
+    with VideoFileSource(path, copy_streams=False) as src:
+        return int(getattr(src, "rotation", 0))
 
 
 # --------------------------------------------------------------------------- local pool
@@ -593,11 +604,12 @@ def run_local(
     workers, removes the outputs in flight and raises :class:`BatchInterrupted`.
     """
     ctx = multiprocessing.get_context("spawn")
-    progress = ctx.Queue()
+    progress = ctx.SimpleQueue()  # put() writes to the pipe at once: a "start" survives its worker's death
     counter = ctx.Value("i", 0)
     tracker = _Tracker(list(jobs), on_result, on_frames)
     busy: dict[str, int] = {}  # job key -> worker pid
     lock = threading.Lock()
+    synced = threading.Event()
 
     def read_progress() -> None:
         while True:
@@ -608,8 +620,15 @@ def run_local(
             with lock:
                 if what == "start":
                     busy[key] = value
-                else:
+                elif what == "frames":
                     tracker.frames(key, value)
+                else:  # "sync": every message sent before it has been read
+                    synced.set()
+
+    def sync() -> None:
+        synced.clear()
+        progress.put(("sync", None, None))
+        synced.wait()
 
     reader = threading.Thread(target=read_progress, name="batch-progress", daemon=True)
     reader.start()
@@ -617,17 +636,23 @@ def run_local(
     todo = list(jobs)
     all_pids: set[int] = set()
     pool = None
+    dead_rounds = 0
     try:
         while todo:
             pool = cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx,
                                           initializer=_pool_init, initargs=(factory, progress, counter))
             futures = {pool.submit(_pool_run, j): j for j in todo}
             todo = []
+            broken = None
+            progressed = False  # a job finished or was taken by a worker in this round
             for fut in cf.as_completed(futures):
                 job = futures[fut]
                 try:
                     res = fut.result()
                 except cf.process.BrokenProcessPool as err:
+                    if broken is None:
+                        broken = err
+                        sync()
                     n = attempts.get(job.key, 0)
                     with lock:
                         started = job.key in busy
@@ -635,19 +660,31 @@ def run_local(
                     if pid is not None:
                         all_pids.add(pid)
                     if started:
+                        progressed = True
                         attempts[job.key] = n + 1
                     if not started or n < retries:
                         todo.append(job)
                         continue
                     res = {"status": "failed", "error": f"the worker died twice on this file ({err or 'killed'})"}
+                progressed = True
                 with lock:
                     busy.pop(job.key, None)
                     tracker.done(job, res)
             pool.shutdown(wait=True)
+            pool = None
+            if todo and not progressed:
+                dead_rounds += 1  # no job finished or was taken: the workers die while starting
+                if dead_rounds > retries:
+                    for job in todo:
+                        with lock:
+                            tracker.done(job, {"status": "failed", "error": f"the worker processes die before taking "
+                                                                            f"a file: {broken}"})
+                    return
+            else:
+                dead_rounds = 0
             if todo:
                 logger.warning("a worker died; starting new workers for %d file(s)", len(todo))
                 _cleanup(todo, list(all_pids))
-            pool = None
     except KeyboardInterrupt as err:
         with lock:
             pids = list(busy.values())

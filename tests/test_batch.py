@@ -189,6 +189,21 @@ def test_a_dying_worker_is_replaced_and_its_file_retried_once(tmp_path):
     assert (tmp_path / "die.out").read_text() == "die" and sum(frames) == 4
 
 
+class _DeadOnArrival:
+    """A worker factory whose process dies while loading (e.g. out of memory)."""
+
+    def __call__(self):
+        os._exit(5)
+
+
+def test_workers_dying_at_start_fail_the_files_instead_of_looping(tmp_path):
+    jobs = [batch.Job(tmp_path / f"{n}.mp4", tmp_path / f"{n}.out", "video") for n in "ab"]
+    results = []
+    batch.run_local(jobs, _DeadOnArrival(), 2, results.append, lambda n: None)
+    assert sorted(r.status for r in results) == ["failed", "failed"]
+    assert all("before taking a file" in r.error for r in results)
+
+
 def _video_info(p: Path):
     with av.open(str(p)) as c:
         v = c.streams.video[0]

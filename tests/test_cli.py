@@ -252,3 +252,75 @@ def test_strength_out_of_range_is_a_usage_error(tmp_path, capsys, clip, weights)
     code, _, err = _run(capsys, clip, "-o", tmp_path / "o.mkv", "--weights", weights, "--strength", "1.5")
     assert code == 2 and "--strength" in _one_line_error(err)
     assert not (tmp_path / "o.mkv").exists()
+
+
+def test_folder_with_a_corrupt_image_writes_the_others_and_exits_1(tmp_path, capfd, weights):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    (folder / "a_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)  # sorted first
+    for name in ("b.png", "c.jpg"):
+        cv2.imwrite(str(folder / name), rng.integers(0, 40, (30, 40, 3), dtype=np.uint8))
+    code = run_stream.main([str(folder), "-o", str(tmp_path / "out"), "--weights", str(weights), "--quiet"])
+    err = capfd.readouterr().err
+    assert code == 1, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.png", "c.jpg"]
+    errors = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and "a_broken.png" in errors[0] and "Traceback" not in err
+    assert "unsupported key" not in err  # OpenCV's imencode warning for a JPEG option given to PNG
+
+
+def test_crf_out_of_range_is_a_usage_error(tmp_path, capsys, clip, weights):
+    code, _, err = _run(capsys, clip, "-o", tmp_path / "o.mkv", "--weights", weights, "--crf", "99")
+    assert code == 2 and "--crf" in _one_line_error(err)
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_sigterm_in_a_real_process_leaves_no_partial_file(tmp_path, weights):
+    import signal
+    import time
+
+    src = write_clip(tmp_path / "long.mkv", n_frames=6000, fps=30)
+    out = tmp_path / "o.mkv"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_stream.py"), str(src), "-o", str(out), "--weights",
+                             str(weights), "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not sum(
+            p.stat().st_size for p in tmp_path.glob(".o.partial-*")) > 20_000:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert 0 < _frame_count(out) < 6000  # stopped like Ctrl-C: the output is finished and plays
+    assert not list(tmp_path.glob(".*"))
+
+
+def _limited_file_size(limit: int):
+    def apply() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, like a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("kind", ["video", "images"])
+def test_a_write_failing_mid_run_exits_1_for_videos_and_images(tmp_path, weights, kind):
+    if kind == "video":
+        src = write_clip(tmp_path / "in.mkv", n_frames=120, size=(320, 240))
+        out = tmp_path / "o.mkv"
+    else:
+        src = tmp_path / "imgs"
+        src.mkdir()
+        big = np.random.default_rng(0).integers(0, 255, (600, 800, 3), dtype=np.uint8)  # PNG > 1 MB
+        cv2.imwrite(str(src / "a.png"), big)
+        out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(ROOT / "run_stream.py"), str(src), "-o", str(out), "--weights",
+                           str(weights), "--quiet"], capture_output=True, text=True, timeout=120,
+                          preexec_fn=_limited_file_size(200_000))
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot" in _one_line_error(proc.stderr)
+    leftovers = [p for p in tmp_path.rglob(".*")]
+    assert not leftovers, leftovers
