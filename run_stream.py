@@ -462,7 +462,8 @@ def _batch(args) -> int:
                                                                "report")}
     options["device"] = device.type
     if device.type == "cpu" and not args.threads:
-        options["threads"] = 2 if ray is not None else batch.threads_per_worker(workers)
+        # a Ray actor reserves 2 CPUs: one torch thread, decode and encode beside it
+        options["threads"] = 1 if ray is not None else batch.threads_per_worker(workers)
     work = []
     for job in todo:
         parts = args.split if args.split else (workers or 2)
@@ -510,7 +511,7 @@ def _batch(args) -> int:
         elif ray is not None:
             num_gpus = 1 if device.type == "cuda" else 0
             batch.run_ray(work, factory, workers, on_result, on_frames, address=args.ray or None, num_gpus=num_gpus,
-                          num_cpus=1 if num_gpus else options.get("threads") or 2)
+                          num_cpus=1 if num_gpus else 2 * (options.get("threads") or 1))
         else:
             batch.run_local(work, factory, workers, on_result, on_frames)
     finally:

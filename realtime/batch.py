@@ -41,7 +41,8 @@ from typing import Any, Callable, Iterator, Sequence
 import av
 
 from .errors import PipelineError, SinkError, SourceError
-from .sinks import VIDEO_EXTENSIONS
+from .frame import Passthrough
+from .sinks import VIDEO_EXTENSIONS, _partial_name
 from .sources import IMAGE_EXTENSIONS
 
 __all__ = [
@@ -119,6 +120,7 @@ class JobResult:
     seconds: float = 0.0
     error: str | None = None
     segments: int = 0
+    worker_peak_rss_mb: float | None = None  # the worker process's peak resident memory so far
 
     @property
     def fps(self) -> float:
@@ -335,6 +337,7 @@ class SegmentSource:
         for name in ("width", "height", "time_base", "rate", "pixel_format"):
             setattr(self, name, getattr(source, name))
         self.rotation = getattr(source, "rotation", 0)
+        source.expected_frames = None  # a segment is short by design, not truncated
         self.copy_streams: list = []
         self.warnings: list[str] = []
         self.frames_read = 0
@@ -357,7 +360,7 @@ class SegmentSource:
         gen = self.source.frames(stop)
         try:
             for f in gen:
-                if f.__class__.__name__ == "Passthrough":
+                if isinstance(f, Passthrough):
                     continue
                 if f.pts is not None and first is not None and f.pts < first:
                     continue
@@ -406,7 +409,7 @@ def join_segments(segments: Sequence[Path], original: Path, output: Path) -> int
         SinkError: the output cannot be written.
         SourceError: a segment or the original cannot be read.
     """
-    tmp = output.with_name(f".{output.stem}.partial-{os.getpid()}{output.suffix}")
+    tmp = _partial_name(output)
     inputs = []
     try:
         try:
@@ -515,7 +518,16 @@ def _execute(worker: Callable, job: Job, on_frames: Callable[[int], None]) -> di
     except Exception as err:  # noqa: BLE001 - reported per job (typed message), the batch goes on
         logger.debug("job %s failed", job.key, exc_info=True)
         return {"status": "failed", "error": _one_line(err), "seconds": time.perf_counter() - t0}
-    return {"status": "ok", "frames": int(out.get("frames", 0)), "seconds": time.perf_counter() - t0}
+    return {"status": "ok", "frames": int(out.get("frames", 0)), "seconds": time.perf_counter() - t0,
+            "rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 def _pool_run(job: Job) -> dict:
@@ -559,7 +571,7 @@ class _Tracker:
             self.frames(job.key, res["frames"])
         if job.segment is None:
             self.on_result(JobResult(str(job.input), str(job.output), res["status"], res.get("frames", 0),
-                                     res.get("seconds", 0.0), res.get("error")))
+                                     res.get("seconds", 0.0), res.get("error"), worker_peak_rss_mb=res.get("rss_mb")))
             return
         results = self.seg_results[job.output]
         results.append(res)
@@ -579,7 +591,9 @@ class _Tracker:
             except PipelineError as err:
                 status, error = "failed", _one_line(err)
         shutil.rmtree(folder, ignore_errors=True)
-        self.on_result(JobResult(str(job.input), str(job.output), status, frames, seconds, error, segments=len(segs)))
+        rss = max((r["rss_mb"] for r in results if r.get("rss_mb")), default=None)
+        self.on_result(JobResult(str(job.input), str(job.output), status, frames, seconds, error, segments=len(segs),
+                                 worker_peak_rss_mb=rss))
 
 
 def _cleanup(jobs: Sequence[Job], pids: Sequence[int]) -> None:

@@ -37,6 +37,17 @@ def _isolated_rng():
     random.setstate(py_state)
 
 
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory) -> Path:
+    """A randomly initialised ``lite`` checkpoint (seed 0): fast, no shipped weights needed."""
+    import models
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "lite.pt"
+    models.save_checkpoint(models.create_model("lite"), "lite", path)
+    return path
+
+
 @pytest.fixture
 def lol_root() -> Path:
     if not (LOL / "our485" / "low").is_dir():

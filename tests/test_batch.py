@@ -15,22 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-import models
 import run_stream
 from realtime import batch
 from realtime.synthetic import write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    import torch
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "lite.pt"
-    models.save_checkpoint(models.create_model("lite"), "lite", path)
-    return path
 
 
 def _frames(p: Path) -> int:
