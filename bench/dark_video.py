@@ -14,8 +14,8 @@ defaults, ``--quiet --overwrite``, plus ``--extra`` arguments; output decoded wi
 the peers Zero-DCE++ and SCI (``bench/peers.py``, weights in ``../shared/peers``); ``gamma``,
 a per-frame auto-gamma that maps the input mean to 0.45 (``y = x ** (ln 0.45 / ln mean)``,
 per channel, exponent clipped to [0.1, 1]); ``classical``, a motion-adaptive recursive
-temporal average (per-pixel blend weight ``max(1/n, 0.2)``, raised to 1 where the 5x5-box
-luma differs from the running average by more than 2x a 3-level threshold) followed by
+temporal average (per-pixel blend weight ``max(1/n, 0.2)``, rising linearly to 1 as the 5x5-box
+luma's difference from the running average goes from 3 to 6 levels) followed by
 the same auto-gamma with its exponent smoothed over time (EMA 0.8). Every method's frames
 are written as libx264 yuv420p CRF 23 (ultrafast, as run_stream writes), so all rows pay the
 same output codec.
@@ -411,34 +411,38 @@ def markdown(results: dict, methods: list[Method], title: str = "") -> str:
 
 def real_sample_clip(src: Path, cache: Path, segments: int = 8, length: int = 12) -> tuple[Path, list[int]]:
     """One clip of ``segments`` runs of ``length`` decoded frames spread over ``src``,
-    encoded losslessly; returns it and the indices of each segment's last frame."""
+    encoded losslessly; returns it and the indices of each segment's last frame (segments
+    the decoder cannot complete, e.g. past a stated frame count, are left out)."""
     st = src.stat()
-    key = hashlib.sha1(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{segments}|{length}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"v2|{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{segments}|{length}".encode()).hexdigest()[:16]
     path = cache / "real" / f"{src.stem}-{key}.mp4"
-    last = [(i + 1) * length - 1 for i in range(segments)]
-    if path.exists():
-        return path, last
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        return path, json.loads(meta.read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(src)) as c:
         total = c.streams.video[0].frames or 0
-    if total < segments * length:
+    if total < segments * length * 2:
         raise ValueError(f"{src} has too few frames ({total})")
-    ends = np.linspace(length, total - 1, segments).astype(int)
-    wanted = set()
-    for e in ends:
-        wanted.update(range(e - length + 1, e + 1))
-    frames = []
+    ends = np.linspace(length, total - length, segments).astype(int)
+    seg_of = {f: k for k, e in enumerate(ends) for f in range(e - length + 1, e + 1)}
+    got: dict[int, list[np.ndarray]] = {}
     with av.open(str(src)) as c:
         for i, f in enumerate(c.decode(video=0)):
-            if i in wanted:
-                frames.append(f.to_ndarray(format="rgb24"))
-            if i >= max(wanted):
+            if i in seg_of:
+                got.setdefault(seg_of[i], []).append(f.to_ndarray(format="rgb24"))
+            if i >= max(seg_of):
                 break
+    frames = [f for k in sorted(got) if len(got[k]) == length for f in got[k]]
+    if not frames:
+        raise ValueError(f"no complete segment decoded from {src}")
+    last = [(i + 1) * length - 1 for i in range(len(frames) // length)]
     h, w = frames[0].shape[:2]
     w, h = _even(w), _even(h)
     tmp = path.with_suffix(".tmp.mp4")
     write_frames(tmp, (np.ascontiguousarray(f[:h, :w]) for f in frames), (w, h), {"qp": "0", "preset": "ultrafast"})
     tmp.replace(path)
+    meta.write_text(json.dumps(last))
     return path, last
 
 
@@ -455,12 +459,15 @@ def run_real(methods: list[Method], cache: Path, video_dir: Path, force: set[str
                 m.run(clip, out_path)
                 print(f"  {src.name} {m.label}: {time.time() - t0:.1f}s", file=sys.stderr, flush=True)
             out = decode(out_path)
+            if len(out) != len(inp):
+                raise RuntimeError(f"{m.label} wrote {len(out)} frames for the {len(inp)} of {clip}")
             s = n = 0
             for i in last:
                 a, b, _ = false_colour_sums(out[i], inp[i])
                 s, n = s + a, n + b
             res[src.name][m.label] = {"false_colour": s / n if n else math.nan,
-                                      "mask": 100.0 * n / (len(last) * inp[0].shape[0] * inp[0].shape[1])}
+                                      "mask": 100.0 * n / (len(last) * inp[0].shape[0] * inp[0].shape[1]),
+                                      "frames_scored": len(last)}
     return res
 
 

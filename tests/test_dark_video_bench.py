@@ -113,3 +113,14 @@ def test_real_peer_weights_brighten():
     for m in (peers.load_zero_dce_pp(), peers.load_sci()):
         out = peers.run_peer(m, dark)
         assert out.mean() > 2 * dark.mean()
+
+
+def test_real_sample_clip_segments(tmp_path):
+    from realtime.synthetic import write_clip
+
+    src = write_clip(tmp_path / "long.mp4", n_frames=200, size=(64, 48))
+    clip, last = dv.real_sample_clip(src, tmp_path / "cache", segments=4, length=5)
+    frames = dv.decode(clip)
+    assert last == [4, 9, 14, 19] and len(frames) == 20
+    again, last2 = dv.real_sample_clip(src, tmp_path / "cache", segments=4, length=5)  # cached
+    assert again == clip and last2 == last
