@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import glob
 import heapq
@@ -496,6 +497,21 @@ _WORKER: Callable | None = None
 _PROGRESS: Any = None
 
 
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started inside inherit an ignored SIGINT (kept through exec, and Python
+    then installs no KeyboardInterrupt handler): a Ctrl-C in the terminal, sent to the whole
+    process group, reaches only the parent, which stops the workers and cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _pool_init(factory: Callable[[], Callable], progress: Any, counter: Any) -> None:
     global _WORKER, _PROGRESS
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for the batch
@@ -653,9 +669,10 @@ def run_local(
     dead_rounds = 0
     try:
         while todo:
-            pool = cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx,
-                                          initializer=_pool_init, initargs=(factory, progress, counter))
-            futures = {pool.submit(_pool_run, j): j for j in todo}
+            with _children_ignore_sigint():  # the workers start during the submits
+                pool = cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx,
+                                              initializer=_pool_init, initargs=(factory, progress, counter))
+                futures = {pool.submit(_pool_run, j): j for j in todo}
             todo = []
             broken = None
             progressed = False  # a job finished or was taken by a worker in this round
@@ -703,14 +720,15 @@ def run_local(
         with lock:
             pids = list(busy.values())
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
             # ProcessPoolExecutor has no public way to stop busy workers before Python
-            # 3.14 (terminate_workers); their outputs in flight are removed below.
-            procs = getattr(pool, "_processes", None) or {}
-            pids += [p.pid for p in procs.values() if p.pid is not None]
-            for p in procs.values():
+            # 3.14 (terminate_workers), and shutdown() forgets its processes: take them first.
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
                 p.terminate()
-            pool.shutdown(wait=True)
+            for p in procs:
+                p.join()
+            pids += [p.pid for p in procs if p.pid is not None]
         _cleanup(jobs, pids)
         raise BatchInterrupted("interrupted; the outputs in flight were removed") from err
     finally:
@@ -749,7 +767,10 @@ def run_ray(
 
     started_here = not ray.is_initialized()
     if started_here:
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         ray.init(address=address, **(init_kwargs or {}))
+        if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)  # the caller's (ray.init installs its own)
     tracker = _Tracker(list(jobs), on_result, on_frames)
 
     @ray.remote(max_restarts=1, max_task_retries=1)

@@ -129,6 +129,8 @@ def test_sigterm_midway_then_resume_finishes_only_what_was_left(tmp_path, weight
     assert "Traceback" not in err
     assert not _hidden(out), _hidden(out)
     done = {p.name: p.stat().st_mtime_ns for p in out.glob("*.mkv")}
+    time.sleep(3)  # no worker outlived the batch: nothing more appears
+    assert {p.name: p.stat().st_mtime_ns for p in out.rglob("*")} == done
     assert 1 <= len(done) < 5, done
     assert all(_frames(out / n) == 150 for n in done)  # what is there under a final name is complete
     proc = subprocess.run(cmd + ["--report", str(rep)], capture_output=True, text=True, timeout=300)
