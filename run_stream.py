@@ -84,7 +84,8 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, metavar="N",
                    help="worker processes (default: one per GPU, else one per two CPU cores)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run on a Ray cluster (ADDRESS, e.g. ray://head:10001 or auto; none: start a local one)")
+                   help="run on a Ray cluster: ADDRESS (auto, ray://head:10001) or, without one, a local "
+                        "cluster started for the run; a bare --ray goes after INPUTS (before them: --ray=ADDRESS)")
     p.add_argument("--split", nargs="?", type=int, const=0, metavar="PARTS",
                    help="cut long videos at keyframes into PARTS segments enhanced in parallel and joined "
                         "losslessly (default PARTS: the number of workers)")
