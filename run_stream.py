@@ -64,6 +64,14 @@ def build_parser(batch: bool = False) -> argparse.ArgumentParser:
                         "heavily compressed video (default 1)")
     p.add_argument("--temporal-strength", type=float, default=0.8, metavar="S",
                    help="smoothing of the illumination over time in [0, 1), 0 turns it off (default 0.8)")
+    p.add_argument("--denoise", type=float, default=0.7, metavar="S",
+                   help="motion-adaptive temporal denoising of the input in [0, 1], 0 turns it off (default 0.7)")
+    p.add_argument("--exposure", type=float, default=0.0, metavar="EV",
+                   help="brighter (+1 = twice) or darker (-1 = half) than the default night exposure, "
+                        "in [-4, 4] (default 0; lite on CPU)")
+    p.add_argument("--no-tone", action="store_true",
+                   help="render lite's network output as it is, without the exposure policy (signal "
+                        "and chroma floors, highlight limit, auto-bypass)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
     p.add_argument("--crf", type=int, default=23, help="x264/x265 constant rate factor (default 23)")
@@ -292,6 +300,10 @@ def _check_ranges(args) -> None:
         raise UsageError(f"--strength must be in (0, 1], got {args.strength}")
     if not 0.0 <= args.temporal_strength < 1.0:
         raise UsageError(f"--temporal-strength must be in [0, 1), got {args.temporal_strength}")
+    if not 0.0 <= args.denoise <= 1.0:
+        raise UsageError(f"--denoise must be in [0, 1], got {args.denoise}")
+    if not -4.0 <= args.exposure <= 4.0:
+        raise UsageError(f"--exposure must be in [-4, 4] EV, got {args.exposure}")
     if args.codec in ("libx264", "libx265") and not 0 <= args.crf <= 51:
         raise UsageError(f"--crf must be in [0, 51] for {args.codec}, got {args.crf}")
     if args.threads is not None and args.threads < 1:
@@ -312,6 +324,7 @@ def _enhance(args, device, calibration, loaded=None, source=None, wrap_sink=None
         (RunResult, Pipeline, InferenceEngine, source)
     """
     from realtime import InferenceEngine, Pipeline, VideoFileSink
+    from realtime.tone import ToneConfig
 
     source = source if source is not None else _open_source(args, device)
     with source:
@@ -325,6 +338,7 @@ def _enhance(args, device, calibration, loaded=None, source=None, wrap_sink=None
             engine = InferenceEngine(
                 model, name, device, backend=args.backend, calibration=calibration,
                 temporal_strength=args.temporal_strength, strength=args.strength,
+                denoise=args.denoise, tone=None if args.no_tone else ToneConfig(exposure=args.exposure),
                 out_ring=Pipeline.queue_capacity(live, args.queue_size) + 1,
                 cuda_output="yuv420p" if isinstance(getattr(sink, "sink", sink), VideoFileSink) else "rgb",
             )

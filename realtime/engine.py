@@ -28,9 +28,12 @@ from models import grid_scale, lite_coefficients, with_config
 
 from . import kernels
 from .colour import i420_to_rgb, rgb_to_i420
+from .denoise import DenoiseConfig, TemporalDenoiser, TorchTemporalDenoiser
+from .denoise import warmup as denoise_warmup
 from .errors import BackendUnavailableError, EngineError
 from .frame import Frame
 from .smoothing import TemporalSmoother
+from .tone import ToneConfig, black_level, policy_coefficients
 
 __all__ = ["InferenceEngine", "select_backend_for"]
 
@@ -70,6 +73,11 @@ class InferenceEngine:
         cuda_slots: frames in flight on the GPU (>= 3 to overlap copy/compute/copy).
         cuda_output: "rgb", or "yuv420p" to convert back to I420 on the GPU (half the
             download, no colour conversion before encoding; for video-file sinks).
+        denoise: strength of the motion-adaptive temporal denoiser run on the input
+            before the model (``realtime.denoise``), in [0, 1]; 0 turns it off.
+        tone: the exposure policy of the ``lite`` CPU path (``realtime.tone``: exposure
+            target, highlight shoulder, signal and chroma floors, auto-bypass); None
+            renders the network's output as it is.
 
     Raises:
         EngineError: the backend cannot be built.
@@ -88,6 +96,8 @@ class InferenceEngine:
         out_ring: int = 8,
         cuda_slots: int = 3,
         cuda_output: str = "rgb",
+        denoise: float = DenoiseConfig.strength,
+        tone: ToneConfig | None = ToneConfig(),
     ):
         self.model = model.eval()
         self.model_name = model_name
@@ -107,11 +117,19 @@ class InferenceEngine:
         self.out_ring = max(3, out_ring)
         self.cuda_slots = max(3, cuda_slots)
         self.cuda_output = cuda_output
+        if not 0.0 <= denoise <= 1.0:
+            raise EngineError(f"denoise strength must be in [0, 1], got {denoise}")
+        self.denoise_cfg = DenoiseConfig(strength=denoise)
+        self.tone = tone
+        self._den = None  # built per device in _setup
+        self._m_ema: tuple[float, Tensor] | None = None
         self.backend = None
         self._shape: tuple | None = None
         self._lite = model_name == "lite" and self.device.type == "cpu"
         if self.device.type == "cpu":
             kernels.warmup()  # compile (or load cached) kernels before the first frame
+            if denoise > 0:
+                denoise_warmup()
         self._k = 0
         self._pending: list[tuple[Frame, int, int]] = []
 
@@ -127,6 +145,8 @@ class InferenceEngine:
             "reason": getattr(b, "reason", None),
             "cpu_path": "lite numba kernels" if self._lite else "torch",
             "temporal_smoothing": self.smoother is not None,
+            "denoise": self.denoise_cfg.strength,
+            "tone": dataclasses.asdict(self.tone) if (self.tone is not None and self._lite) else None,
         }
 
     def prepare(self, height: int, width: int, color: str = "rgb") -> None:
@@ -152,6 +172,11 @@ class InferenceEngine:
         logger.info("backend %s for %s at %dx%d: %s", self.backend.backend, self.model_name, w, h, self.backend.reason)
         self._shape = self._key(h, w, color)
         self._out = [np.empty((h, w, 3), np.uint8) for _ in range(self.out_ring)]
+        self._den = None
+        self._m_ema = None
+        if self.denoise_cfg.strength > 0:
+            cpu = self.device.type == "cpu"
+            self._den = TemporalDenoiser(self.denoise_cfg) if cpu else TorchTemporalDenoiser(self.denoise_cfg)
         if self.device.type == "cuda":
             self._setup_cuda(h, w, color == "yuv420p")
         elif not self._lite:
@@ -190,6 +215,9 @@ class InferenceEngine:
         """Start the temporal smoothing over (new source, seek, scene change)."""
         if self.smoother is not None:
             self.smoother.reset()
+        if self._den is not None:
+            self._den.reset()
+        self._m_ema = None
 
     # ----------------------------------------------------------------- API
     def process(self, frame: Frame) -> list[Frame]:
@@ -245,11 +273,25 @@ class InferenceEngine:
         t["smooth"] = time.perf_counter() - t0
         return out
 
+    def _exposure(self, m: float, black: Tensor) -> tuple[float, Tensor]:
+        """The input's mean luma and black level, smoothed over time (the policy must not
+        pump with noise)."""
+        if self._m_ema is None:
+            self._m_ema = (m, black)
+        else:
+            m0, b0 = self._m_ema
+            self._m_ema = (0.8 * m0 + 0.2 * m, 0.8 * b0 + 0.2 * black)
+        return self._m_ema
+
     def _process_lite(self, frame: Frame) -> None:
         t = frame.timings
         img = frame.image_rgb()
         model = self.backend.model
         scale = model.cfg.scale
+        if self._den is not None:
+            t0 = time.perf_counter()
+            img = self._den(img)  # float32 0..255: the average keeps its sub-level precision
+            t["denoise"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         mean, m1, m2 = (torch.from_numpy(a) for a in kernels.box_stats_u8(img, scale, model.pad_multiple))
         mean = mean.contiguous(memory_format=torch.channels_last)  # oneDNN's fast path
@@ -257,9 +299,15 @@ class InferenceEngine:
         aux, gain = model.estimate_from_stats(mean, m1, m2)
         t2 = time.perf_counter()
         t["prep"], t["infer"] = t1 - t0, t2 - t1
-        gain = self._smooth(gain, m1.mean(), t)
+        m = m1.mean()
+        gain = self._smooth(gain, m, t)
         t3 = time.perf_counter()
-        coef = lite_coefficients(aux, gain, self.strength)[0].numpy()
+        if self.tone is None:
+            coef = lite_coefficients(aux, gain, self.strength)[0].numpy()
+        else:
+            floor = self._den.noise_floor() if self._den is not None else 1.0
+            m_s, black = self._exposure(float(m), black_level(aux[:, 1:4], self.tone))
+            coef = policy_coefficients(aux, gain, m_s, floor, self.tone, self.strength, black)[0].numpy()
         frame.result = kernels.lite_render_u8(img, coef, scale, out=self._next_out())
         t["render"] = time.perf_counter() - t3
 
@@ -268,7 +316,11 @@ class InferenceEngine:
         img = frame.image_rgb()
         b = self.backend
         t0 = time.perf_counter()
-        kernels.u8_to_float_chw(img, self._fbuf.numpy())
+        if self._den is not None:
+            # the denoised frame (float32, 0..255) straight into the channels-last buffer
+            np.multiply(self._den(img), np.float32(1.0 / 255.0), out=self._fbuf.numpy()[0].transpose(1, 2, 0))
+        else:
+            kernels.u8_to_float_chw(img, self._fbuf.numpy())
         x = self._fbuf if b.dtype == torch.float32 else self._fbuf.to(b.dtype)
         r, g, bl = cv2.mean(img)[:3]
         exposure = (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * bl) / 255.0
@@ -309,6 +361,8 @@ class InferenceEngine:
                 if frame.color == "bgr":
                     x = x.flip(1)
                 x = x.to(b.dtype).div_(255.0).contiguous(memory_format=torch.channels_last)
+            if self._den is not None:
+                x = self._den(x).contiguous(memory_format=torch.channels_last)
             aux, illum = b.estimate(x)
             s0.record(self._compute_stream)
             if self.smoother is not None:

@@ -73,8 +73,10 @@ def _src_index(dst: int, inv_scale: float, n_in: int) -> tuple[int, int, float]:
 
 
 @njit(cache=True, fastmath=True)
-def _hup_row(coef, g, cx0, cx1, wx, p_out, q_out):  # pragma: no cover - compiled
-    """Grid row ``g`` up-sampled along x into HWC-ordered rows: P, and 255 * Q."""
+def _hup_row(coef, g, cx0, cx1, wx, p_out, q_out, w_out):  # pragma: no cover - compiled
+    """Grid row ``g`` up-sampled along x into HWC-ordered rows: P, and 255 * Q; and the
+    chroma weight (channel 6) per pixel when ``coef`` has it."""
+    has_w = coef.shape[0] > 6
     for x in range(cx0.shape[0]):
         j0 = cx0[x]
         j1 = cx1[x]
@@ -84,6 +86,9 @@ def _hup_row(coef, g, cx0, cx1, wx, p_out, q_out):  # pragma: no cover - compile
             p_out[3 * x + c] = a0 + lx * (coef[c, g, j1] - a0)
             a0 = coef[c + 3, g, j0]
             q_out[3 * x + c] = np.float32(255.0) * (a0 + lx * (coef[c + 3, g, j1] - a0))
+        if has_w:
+            a0 = coef[6, g, j0]
+            w_out[x] = a0 + lx * (coef[6, g, j1] - a0)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -116,37 +121,64 @@ def _lite_render_kernel(frame, coef, scale, out):  # pragma: no cover - compiled
     # bands (P as is, Q times 255) and reused as the lower row of one band and the
     # upper row of the next; each output row is then a vertical lerp plus the affine map.
     nchunks = min(h, _RENDER_CHUNKS)
+    has_w = coef.shape[0] > 6
+    kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
+    lo, hi, half = np.float32(0.0), np.float32(255.0), np.float32(0.5)
     for cp in prange(nchunks):
         ck = np.int64(cp)  # prange indices may be unsigned: keep index arithmetic in int64
         g_begin = ck * h // nchunks
         g_end = (ck + 1) * h // nchunks
         up_p = np.empty((2, W3), np.float32)
         up_q = np.empty((2, W3), np.float32)
+        up_w = np.ones((2, W), np.float32)
         dp = np.empty(W3, np.float32)
         dq = np.empty(W3, np.float32)
+        dw = np.zeros(W, np.float32)
+        v3 = np.empty(W3, np.float32)
         cur = 0
-        _hup_row(coef, g_begin, cx0, cx1, wx, up_p[cur], up_q[cur])
+        _hup_row(coef, g_begin, cx0, cx1, wx, up_p[cur], up_q[cur], up_w[cur])
         for g in range(g_begin, g_end):
             y0 = band_start[g]
             y1 = band_start[g + 1]
             g1 = g + 1 if g < h - 1 else g
             nxt = 1 - cur
-            _hup_row(coef, g1, cx0, cx1, wx, up_p[nxt], up_q[nxt])
+            _hup_row(coef, g1, cx0, cx1, wx, up_p[nxt], up_q[nxt], up_w[nxt])
             pa = up_p[cur]
             qa = up_q[cur]
             pb = up_p[nxt]
             qb = up_q[nxt]
+            wa = up_w[cur]
             for k in range(W3):
                 dp[k] = pb[k] - pa[k]
                 dq[k] = qb[k] - qa[k]
+            if has_w:
+                wb = up_w[nxt]
+                for x in range(W):
+                    dw[x] = wb[x] - wa[x]
             for y in range(y0, y1):
                 ly = wy[y]
                 src = frame[y]
                 dst = out[y]
+                if not has_w:
+                    for k in range(W3):
+                        v = (pa[k] + ly * dp[k]) * np.float32(src[k]) + (qa[k] + ly * dq[k])
+                        v = min(max(v, lo), hi)
+                        dst[k] = np.uint8(v + half)
+                    continue
                 for k in range(W3):
-                    v = (pa[k] + ly * dp[k]) * np.float32(src[k]) + (qa[k] + ly * dq[k])
-                    v = min(max(v, np.float32(0.0)), np.float32(255.0))
-                    dst[k] = np.uint8(v + np.float32(0.5))
+                    v3[k] = (pa[k] + ly * dp[k]) * np.float32(src[k]) + (qa[k] + ly * dq[k])
+                # chroma weight: out = Y + w * (out - Y), w in [0, 1] (0: neutral grey)
+                for x in range(W):
+                    r = v3[3 * x]
+                    gg = v3[3 * x + 1]
+                    b = v3[3 * x + 2]
+                    yl = kr * r + kg * gg + kb * b
+                    cw = wa[x] + ly * dw[x]
+                    v3[3 * x] = yl + cw * (r - yl)
+                    v3[3 * x + 1] = yl + cw * (gg - yl)
+                    v3[3 * x + 2] = yl + cw * (b - yl)
+                for k in range(W3):
+                    dst[k] = np.uint8(min(max(v3[k], lo), hi) + half)
             cur = nxt
     return out
 
@@ -244,11 +276,16 @@ def _float_to_u8_planar_kernel(src, dst):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------- wrappers
 
 
+#: frames the kernels read: uint8, or float32 on the same 0..255 scale (a denoised frame,
+#: whose sub-level precision would be lost by rounding it to uint8 before the gain).
+_FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+
+
 def _check_frame(frame: np.ndarray, name: str = "frame") -> None:
     if not isinstance(frame, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"{name} must be an HxWx3 uint8 array, got {frame.dtype} {frame.shape}")
+    if frame.dtype not in _FRAME_DTYPES or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"{name} must be an HxWx3 uint8 array (or float32 on the 0..255 scale), got {frame.dtype} {frame.shape}")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"{name} is empty: {frame.shape}")
 
@@ -316,9 +353,12 @@ def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndar
     ``LiteNet.render`` within one uint8 level.
 
     Args:
-        frame: H x W x 3 uint8 RGB frame (any strides).
+        frame: H x W x 3 uint8 RGB frame (any strides), or float32 on the 0..255 scale.
         coef: (6, h, w) or (1, 6, h, w) float32 coefficients,
             ``models.lite_coefficients(aux, gain)[0]``; ``h * scale >= H``, ``w * scale >= W``.
+            A 7th channel, when given, is a chroma weight ``w`` in [0, 1] applied after
+            the affine map: ``out = Y + w_up * (out - Y)`` (Y: Rec.601 luma of out), so
+            0 renders neutral grey (see ``realtime.tone``).
         scale: grid cell size in pixels.
         out: H x W x 3 uint8 array to write into (may be ``frame`` itself).
 
@@ -333,8 +373,8 @@ def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndar
     coef = np.asarray(coef)
     if coef.ndim == 4 and coef.shape[0] == 1:
         coef = coef[0]
-    if coef.ndim != 3 or coef.shape[0] != 6:
-        raise ValueError(f"coef must have shape (6, h, w), got {coef.shape}")
+    if coef.ndim != 3 or coef.shape[0] not in (6, 7):
+        raise ValueError(f"coef must have shape (6, h, w) or (7, h, w), got {coef.shape}")
     if coef.dtype != np.float32:
         coef = coef.astype(np.float32)
     scale = int(scale)
@@ -359,7 +399,7 @@ def box_stats_u8(
     luma is Rec.601 (0.299 R + 0.587 G + 0.114 B).
 
     Args:
-        frame: H x W x 3 uint8 RGB frame (any strides).
+        frame: H x W x 3 uint8 RGB frame (any strides), or float32 on the 0..255 scale.
         scale: cell size in pixels.
         pad_multiple: the model's ``pad_multiple`` (a multiple of ``scale``).
         out: optional ``(mean, m1, m2)`` float32 buffers to fill, shapes as returned.
@@ -463,9 +503,12 @@ def warmup() -> None:
     coef = np.zeros((6, 2, 2), np.float32)
     chw = np.zeros((3, 8, 8), np.float32)
     chw_cl = np.zeros((8, 8, 3), np.float32).transpose(2, 0, 1)
-    for f in views:
+    coef7 = np.zeros((7, 2, 2), np.float32)
+    for f in views + (frame.astype(np.float32),):
         lite_render_u8(f, coef, 4, out=np.empty((8, 8, 3), np.uint8))
+        lite_render_u8(f, coef7, 4, out=np.empty((8, 8, 3), np.uint8))
         box_stats_u8(f, 4, 8)
+    for f in views:
         u8_to_float_chw(f, chw)
         u8_to_float_chw(f, chw_cl)
     float_chw_to_u8(chw)

@@ -83,7 +83,7 @@ def test_lite_render_rejects_bad_input():
     frame = np.zeros((16, 16, 3), np.uint8)
     coef = np.zeros((6, 4, 4), np.float32)
     with pytest.raises(ValueError):
-        K.lite_render_u8(frame.astype(np.float32), coef, 4)
+        K.lite_render_u8(frame.astype(np.float64), coef, 4)
     with pytest.raises(ValueError):
         K.lite_render_u8(frame, coef[:5], 4)
     with pytest.raises(ValueError):

@@ -1,0 +1,168 @@
+"""How much to brighten, and where not to: the exposure policy of the real-time path.
+
+A network trained on LOL pairs learns to lift every frame to the brightness of a
+daylight reference (mean ~0.45). On real dark video that is the wrong goal: a night
+scene lifted to daylight whitens its sky, draws halos around the lights, and turns
+the parts of the frame that hold no signal (crushed blacks, the 4:2:0 chroma of
+near-black pixels) into saturated, blocky false colour. The policy here works on the
+``lite`` network's small grid (a few thousand cells, so it costs nothing) and decides:
+
+* **Exposure** (keep night looking like night): the output mean luma follows
+  ``target * (m / target) ** night`` of the input mean ``m`` (never darker than the
+  input), times ``2 ** exposure`` for users who want more or less. The network still
+  decides the local distribution of light (shadows lifted more than lit areas); the
+  policy only rescales its overall gain.
+* **Highlights**: no cell is pushed above the shoulder ``1 - (1 - y) ** 2`` of its own
+  luma ``y``: bright areas (a dusk sky, a lamp) keep their level instead of clipping
+  to white, and the step around them (the halo) stays small.
+* **Signal floor**: cells whose luma is below the noise and quantisation floor keep
+  their own (dark) level: the gain fades to 1 there (``gain ** s``, ``s`` a smooth step
+  from half the floor to 2.5 floors), so nothing that is only noise is amplified into
+  visible blobs.
+* **Chroma floor**: the colour of a pixel is kept in full only where its cell holds
+  signal well above the floor (``chroma_floor`` floors); below, it fades to neutral
+  grey (the 7th coefficient channel, applied per pixel by the render kernel).
+* **Auto-bypass**: a frame that is already well exposed (smoothed input mean between
+  ``bypass_start`` and ``bypass_end``) fades to the input itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["ToneConfig", "policy_coefficients", "black_level", "smoothstep", "exposure_target", "bypass_weight"]
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class ToneConfig:
+    #: exposure compensation in EV: the output brightness target times 2 ** exposure.
+    exposure: float = 0.0
+    #: brightness of a fully lifted frame (the mean of the LOL references is ~0.45).
+    target: float = 0.45
+    #: how much of the darkness is kept: target(m) = target * (m / target) ** night
+    #: (0 lifts every frame to ``target``, 1 leaves the brightness as it is).
+    night: float = 0.4
+    #: smoothed input mean luma at which the auto-bypass starts / is complete.
+    bypass_start: float = 0.30
+    bypass_end: float = 0.42
+    #: added to the measured noise (8-bit levels): quantisation and codec floor.
+    floor_levels: float = 0.5
+    #: colour is kept in full above this many floors, neutral grey below one floor.
+    chroma_floor: float = 3.0
+    #: largest overall gain.
+    max_gain: float = 32.0
+    #: no cell's output luma above ``y ** lift_limit`` of its input luma ``y``.
+    lift_limit: float = 0.4
+    #: how much of the network's colour correction is kept (0: a pure brightness gain,
+    #: the input's hues; 1: the network's colour gains as they are).
+    colour: float = 0.5
+    #: the black level is this quantile of the cells' mean RGB, per channel ...
+    black_quantile: float = 0.1
+    #: ... and at most this many 8-bit levels.
+    black_max: float = 6.0
+
+    def __post_init__(self):
+        if not -4.0 <= self.exposure <= 4.0:
+            raise ValueError(f"exposure must be in [-4, 4] EV, got {self.exposure}")
+        if not 0.0 <= self.night <= 1.0:
+            raise ValueError(f"night must be in [0, 1], got {self.night}")
+        if not 0.0 < self.bypass_start < self.bypass_end:
+            raise ValueError(f"need 0 < bypass_start < bypass_end, got {self.bypass_start}, {self.bypass_end}")
+
+
+def smoothstep(lo: float | Tensor, hi: float | Tensor, x: Tensor) -> Tensor:
+    t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def exposure_target(m: float, cfg: ToneConfig) -> float:
+    """Output mean luma for an input mean luma ``m`` (both in [0, 1])."""
+    m = max(float(m), 1e-4)
+    t = cfg.target * (m / cfg.target) ** cfg.night * 2.0**cfg.exposure
+    return float(min(max(t, m if cfg.exposure >= 0 else 0.0), 0.95))
+
+
+def bypass_weight(m: float, cfg: ToneConfig) -> float:
+    """1 where the enhancement applies in full, fading to 0 for well-exposed input."""
+    t = min(max((float(m) - cfg.bypass_start) / (cfg.bypass_end - cfg.bypass_start), 0.0), 1.0)
+    return 1.0 - t * t * (3.0 - 2.0 * t)
+
+
+def _blur(x: Tensor, passes: int = 2, k: int = 3) -> Tensor:
+    """Repeated k x k box filter on the grid (replicate borders): about a Gaussian."""
+    for _ in range(passes):
+        x = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
+    return x
+
+
+def _luma(x: Tensor) -> Tensor:
+    r, g, b = _LUMA
+    return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
+
+
+def black_level(mean: Tensor, cfg: ToneConfig) -> Tensor:
+    """Per-channel black level of a frame from its cells' mean RGB (N, 3, h, w) -> (N, 3, 1, 1).
+
+    The ``black_quantile`` of the cells, at most ``black_max`` levels: real video's
+    blacks are rarely 0 (limited-range video, a camera's black offset, codec lift) and
+    often tinted; what sits at that level holds no signal and must stay black.
+    """
+    q = torch.quantile(mean.flatten(2).float(), cfg.black_quantile, dim=2)[..., None, None]
+    return q.clamp(max=cfg.black_max / 255.0).to(mean.dtype)
+
+
+def policy_coefficients(
+    aux: Tensor, gain: Tensor, m: float, floor: float, cfg: ToneConfig, strength: float = 1.0, black: Tensor | None = None
+) -> Tensor:
+    """``lite``'s grid output -> the render kernel's (N, 7, h, w) coefficients under the policy.
+
+    Args:
+        aux: (N, 4, h, w): detail weight ``a`` and the cells' mean RGB (as ``LiteNet.estimate``).
+        gain: (N, 3, h, w) colour gain (after temporal smoothing).
+        m: the (temporally smoothed) mean luma of the input frame, in [0, 1].
+        floor: noise std of the input at black, in 8-bit levels.
+        cfg: the policy.
+        strength: the user's blend with the input, in (0, 1].
+        black: (N, 3, 1, 1) black level in [0, 1] (default: :func:`black_level` of this frame).
+
+    Returns:
+        P (3 ch), Q (3 ch) as ``models.lite_coefficients`` (``out = P * x + Q``) and the
+        chroma weight (1 ch).
+    """
+    a, mean = aux[:, :1], aux[:, 1:4]
+    if black is None:
+        black = black_level(mean, cfg)
+    sig = (mean - black).clamp(min=0.0)  # what the cells hold above black
+    ys = _luma(sig)
+    # colour: keep ``colour`` of the network's colour correction, the rest is a luma gain
+    g_lum = (_luma(gain * mean) / _luma(mean).clamp(min=1e-6)).clamp(min=1e-6)
+    gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
+    # signal floor: the gain fades to 1 where the cell holds nothing above black
+    f = (floor + cfg.floor_levels) / 255.0
+    s = smoothstep(0.25 * f, 1.5 * f, ys)
+    # smooth in space (log domain): a gain that steps from cell to cell would draw the
+    # cell grid into the picture along every edge between signal and black
+    gain = _blur(s * torch.log(gain)).exp()
+    # exposure: rescale so that the output mean hits the target (the rendered cell is
+    # ``P * mean + Q = gain * (mean - black)`` with the black level taken out below)
+    out_mean = _luma(gain * sig).mean(dim=(1, 2, 3), keepdim=True).clamp(min=1e-4)
+    k = (exposure_target(m, cfg) / out_mean).clamp(min=1.0, max=cfg.max_gain)
+    gain = gain * k
+    # highlights and halos: no cell brighter than the curve y ** lift_limit of its own
+    # luma (bright areas keep nearly their level, dark ones may be lifted a lot)
+    y = _luma(mean).clamp(1e-6, 1.0)
+    cell_out = _luma(gain * sig).clamp(min=1e-6)
+    gain = gain * torch.minimum(torch.ones_like(cell_out), torch.maximum(y ** cfg.lift_limit, y) / cell_out)
+    b = bypass_weight(m, cfg) * strength
+    p = gain * a
+    q = gain * (1.0 - a) * mean - gain * black  # out = gain * (a x + (1 - a) mean - black)
+    p = 1.0 + b * (p - 1.0)  # the bypass and the user's strength blend with the input
+    q = b * q
+    w = smoothstep(f, cfg.chroma_floor * f, ys)
+    w = 1.0 + b * (w - 1.0)
+    return torch.cat([p, q, w], dim=1)

@@ -1,0 +1,138 @@
+"""The temporal denoiser and the exposure policy of the real-time path (issue 15)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import models
+from realtime import InferenceEngine
+from realtime.denoise import DenoiseConfig, TemporalDenoiser, TorchTemporalDenoiser, noise_model
+from realtime.frame import Frame
+from realtime.tone import ToneConfig, bypass_weight, exposure_target, policy_coefficients
+
+H, W = 96, 128
+
+
+def _noisy(base: np.ndarray, rng, sigma: float) -> np.ndarray:
+    return np.clip(base + rng.normal(0.0, sigma, base.shape), 0, 255).round().astype(np.uint8)
+
+
+def _moving_square(t: int) -> np.ndarray:
+    img = np.full((H, W, 3), 10.0, np.float32)
+    x0 = 8 + 6 * t
+    img[30:70, x0:x0 + 24] = 140.0
+    return img
+
+
+@pytest.mark.parametrize("impl", ["numba", "torch"])
+def test_static_noise_drops(impl):
+    rng = np.random.default_rng(0)
+    base = np.full((H, W, 3), 30.0, np.float32)
+    base[:, W // 2:] += 40.0
+    den = TemporalDenoiser(DenoiseConfig(0.7)) if impl == "numba" else TorchTemporalDenoiser(DenoiseConfig(0.7))
+    outs = []
+    for _ in range(30):
+        f = _noisy(base, rng, 5.0)
+        if impl == "numba":
+            outs.append(den(f).copy())
+        else:
+            x = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255.0
+            outs.append(den(x)[0].permute(1, 2, 0).numpy() * 255.0)
+    temporal_std = np.std(np.stack(outs[10:]), axis=0).mean()
+    assert temporal_std < 0.4 * 5.0  # noise std 5 -> well under half
+    assert abs(np.mean(outs[-1]) - base.mean()) < 1.0  # no brightness drift
+
+
+@pytest.mark.parametrize("impl", ["numba", "torch"])
+def test_moving_edge_leaves_no_ghost(impl):
+    rng = np.random.default_rng(1)
+    den = TemporalDenoiser(DenoiseConfig(1.0)) if impl == "numba" else TorchTemporalDenoiser(DenoiseConfig(1.0))
+    for t in range(12):
+        f = _noisy(_moving_square(t), rng, 3.0)
+        if impl == "numba":
+            out = den(f)
+        else:
+            x = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255.0
+            out = den(x)[0].permute(1, 2, 0).numpy() * 255.0
+    x0 = 8 + 6 * 11
+    behind = out[32:68, x0 - 12:x0 - 1, 1]  # where the square was 1-2 frames ago
+    inside = out[34:66, x0 + 2:x0 + 22, 1]
+    assert behind.mean() < 14.0, behind.mean()  # background level 10: no trail
+    assert inside.mean() > 130.0, inside.mean()  # the square is there at full level
+
+
+def test_noise_model_follows_shot_noise():
+    # |d| histograms of a signal whose variance grows as 1 + 0.1 v
+    rng = np.random.default_rng(2)
+    from realtime.denoise import BANDS, BINS, _BIN_W
+
+    hist = np.zeros((BANDS, BINS), np.int64)
+    for band in range(BANDS):
+        v = band * 16 + 8
+        d = np.abs(rng.normal(0.0, np.sqrt(1.0 + 0.1 * v), 5000))
+        hist[band] = np.bincount(np.minimum((d / _BIN_W).astype(int), BINS - 1), minlength=BINS)
+    a, b = noise_model(hist, 0.5)
+    assert a == pytest.approx(1.0, abs=0.6)
+    assert b == pytest.approx(0.1, rel=0.2)
+
+
+def test_policy_keeps_black_dark_and_neutral():
+    # grid: left half holds signal (20 levels, neutral), right half is black with a purple tint
+    h, w = 12, 16
+    mean = torch.full((1, 3, h, w), 20.0 / 255)
+    mean[..., w // 2:] = torch.tensor([1.5, 0.5, 2.0]).view(1, 3, 1, 1) / 255
+    aux = torch.cat([torch.full((1, 1, h, w), 0.5), mean], 1)
+    gain = torch.full((1, 3, h, w), 20.0)
+    coef = policy_coefficients(aux, gain, m=10 / 255, floor=1.0, cfg=ToneConfig())
+    p, q, wgt = coef[:, :3], coef[:, 3:6], coef[:, 6:7]
+    out = (p * mean + q) * 255  # what the cells render to
+    black = out[..., 2:, -4:]
+    lit = out[..., 2:, :4]
+    assert black.max() < 3.0  # no signal: stays dark
+    assert wgt[..., -4:].max() < 0.05  # ... and neutral (chroma weight ~0)
+    assert lit.mean() > 40.0  # the signal is lifted
+    assert wgt[..., :4].min() > 0.95
+
+
+def test_exposure_target_and_bypass():
+    cfg = ToneConfig()
+    assert exposure_target(5 / 255, cfg) < 0.2  # night stays darker than daylight
+    assert exposure_target(5 / 255, ToneConfig(exposure=1.0)) == pytest.approx(2 * exposure_target(5 / 255, cfg))
+    assert exposure_target(0.5, cfg) >= 0.5  # never darker than the input
+    assert bypass_weight(0.1, cfg) == 1.0 and bypass_weight(0.5, cfg) == 0.0
+    with pytest.raises(ValueError):
+        ToneConfig(exposure=9.0)
+
+
+def _lite_engine(**kw) -> InferenceEngine:
+    model = models.create_model("lite").eval()
+    return InferenceEngine(model, "lite", torch.device("cpu"), **kw)
+
+
+def test_engine_bypasses_a_well_exposed_clip():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    base = np.stack([60 + xx, 80 + yy, 140 + 0.3 * xx], -1)  # mean ~125
+    eng = _lite_engine()
+    diffs = []
+    for i in range(8):
+        f = _noisy(base, rng, 2.0)
+        out = eng.process(Frame(image=f, index=i))[0].result
+        diffs.append(np.abs(out.astype(np.float32) - f).mean())
+    assert np.mean(diffs[2:]) < 3.0
+
+
+def test_engine_near_black_input_stays_neutral():
+    # a black frame with 4:2:0-like chroma blocks at 1-3 levels: no signal, no colour
+    rng = np.random.default_rng(4)
+    eng = _lite_engine()
+    for i in range(12):
+        blocks = rng.integers(0, 3, (H // 8, W // 8, 3)).repeat(8, 0).repeat(8, 1)
+        f = blocks.astype(np.uint8)
+        f[20:40, 20:60] = 60  # one lit object, so the frame has a signal to expose
+        out = eng.process(Frame(image=f, index=i))[0].result.astype(np.float32)
+    dark = out[60:, 70:]
+    chroma = np.abs(dark - dark.mean(axis=2, keepdims=True)).max(axis=2)
+    assert dark.mean() < 8.0
+    assert chroma.mean() < 2.0
