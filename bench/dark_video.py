@@ -47,7 +47,7 @@ changing the enhancement reruns just those rows.
 
     python bench/dark_video.py --quick                      # 2 scenes, 12 frames, 320x240
     python bench/dark_video.py --md out.md --json out.json   # 6 scenes, 24 frames, 600x400
-    python bench/dark_video.py --methods lite --extra "--denoise 0" --label "-dn0"
+    python bench/dark_video.py --methods lite --extra="--denoise 0" --label=-dn0
     python bench/dark_video.py --methods lite sri blnet --slow-frames 8 --real --pictures docs/images/dark
 """
 from __future__ import annotations
@@ -526,11 +526,12 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"rows: {', '.join((*STREAM_MODELS, *INPROC))} or all (default: {' '.join(DEFAULT_METHODS)})")
     ap.add_argument("--stream", action="append", default=[], metavar="LABEL=MODEL [ARGS]",
                     help="an extra run_stream row, e.g. 'lite-dn0=lite --denoise 0' (repeatable)")
-    ap.add_argument("--extra", default="", help="arguments passed to run_stream for the lite/sri/blnet rows")
+    ap.add_argument("--extra", default="",
+                    help='arguments passed to run_stream for the lite/sri/blnet rows (write --extra="--no-tone")')
     ap.add_argument("--stream-root", default=None, metavar="DIR",
                     help="run the stream rows with DIR/run_stream.py (e.g. an export of an older commit: "
                          "git archive COMMIT | tar -x -C DIR); default: this checkout")
-    ap.add_argument("--label", default="", help="suffix for the labels of the lite/sri/blnet rows")
+    ap.add_argument("--label", default="", help="suffix for the labels of the lite/sri/blnet rows (write --label=-dn0)")
     ap.add_argument("--sci-variant", default="medium", choices=("easy", "medium", "difficult"))
     ap.add_argument("--slow-frames", type=int, default=8, help="frames per clip for sri/blnet (seconds per frame on CPU)")
     ap.add_argument("--slow-scenes", type=int, default=None, help="scenes for sri/blnet (default: all)")
