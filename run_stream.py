@@ -64,8 +64,8 @@ def build_parser(batch: bool = False) -> argparse.ArgumentParser:
                         "heavily compressed video (default 1)")
     p.add_argument("--temporal-strength", type=float, default=0.8, metavar="S",
                    help="smoothing of the illumination over time in [0, 1), 0 turns it off (default 0.8)")
-    p.add_argument("--denoise", type=float, default=0.7, metavar="S",
-                   help="motion-adaptive temporal denoising of the input in [0, 1], 0 turns it off (default 0.7)")
+    p.add_argument("--denoise", type=float, default=0.5, metavar="S",
+                   help="motion-adaptive temporal denoising of the input in [0, 1], 0 turns it off (default 0.5)")
     p.add_argument("--exposure", type=float, default=0.0, metavar="EV",
                    help="brighter (+1 = twice) or darker (-1 = half) than the default night exposure, "
                         "in [-4, 4] (default 0; lite on CPU)")

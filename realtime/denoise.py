@@ -53,16 +53,16 @@ _HIST_STEP = 3
 @dataclass(frozen=True)
 class DenoiseConfig:
     #: 0 = off; 1 = strongest (16 frames averaged on a static scene).
-    strength: float = 0.7
+    strength: float = 0.5
     #: box window (pixels) over which the luma difference is averaged to detect motion.
     window: int = 5
     #: motion ramp of the window mean, in noise units of the mean: k rises from k_min at
     #: ``motion_low`` to 1 at ``motion_high``.
-    motion_low: float = 1.5
-    motion_high: float = 3.5
+    motion_low: float = 1.0
+    motion_high: float = 2.5
     #: the same ramp for a single pixel's difference, in noise units.
-    pixel_low: float = 3.0
-    pixel_high: float = 5.0
+    pixel_low: float = 2.5
+    pixel_high: float = 4.0
     #: smallest noise std assumed (8-bit levels): the quantisation step.
     min_sigma: float = 0.5
 

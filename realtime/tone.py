@@ -12,13 +12,16 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
   input), times ``2 ** exposure`` for users who want more or less. The network still
   decides the local distribution of light (shadows lifted more than lit areas); the
   policy only rescales its overall gain.
-* **Highlights**: no cell is pushed above the shoulder ``1 - (1 - y) ** 2`` of its own
-  luma ``y``: bright areas (a dusk sky, a lamp) keep their level instead of clipping
+* **Black level**: the darkest cells (``black_quantile`` of the cells, at most
+  ``black_max`` levels) are real video's black (limited range, a camera's offset); the
+  gain applies to what lies above it, so black stays black instead of turning grey.
+* **Highlights and halos**: no cell is lifted above ``y ** lift_limit`` of its own luma
+  ``y``: bright areas (a dusk sky, a lamp) keep nearly their level instead of clipping
   to white, and the step around them (the halo) stays small.
-* **Signal floor**: cells whose luma is below the noise and quantisation floor keep
-  their own (dark) level: the gain fades to 1 there (``gain ** s``, ``s`` a smooth step
-  from half the floor to 2.5 floors), so nothing that is only noise is amplified into
-  visible blobs.
+* **Signal floor**: cells whose signal above black is below the noise left after the
+  temporal denoiser plus ``floor_levels`` keep their own (dark) level: the gain fades to
+  1 there (``gain ** s``, ``s`` a smooth step), and the gain map is smoothed on the grid
+  (log domain) so that it never steps from cell to cell along an edge.
 * **Chroma floor**: the colour of a pixel is kept in full only where its cell holds
   signal well above the floor (``chroma_floor`` floors); below, it fades to neutral
   grey (the 7th coefficient channel, applied per pixel by the render kernel).
@@ -52,6 +55,9 @@ class ToneConfig:
     bypass_end: float = 0.42
     #: added to the measured noise (8-bit levels): quantisation and codec floor.
     floor_levels: float = 0.5
+    #: share of the input's noise left after the temporal denoiser on a static scene (a
+    #: recursive average with k = 0.09 keeps sqrt(k / (2 - k)) ~ 0.2 of it; 1 without it).
+    residual_noise: float = 0.3
     #: colour is kept in full above this many floors, neutral grey below one floor.
     chroma_floor: float = 3.0
     #: largest overall gain.
@@ -62,9 +68,9 @@ class ToneConfig:
     #: the input's hues; 1: the network's colour gains as they are).
     colour: float = 0.5
     #: the black level is this quantile of the cells' mean RGB, per channel ...
-    black_quantile: float = 0.1
+    black_quantile: float = 0.02
     #: ... and at most this many 8-bit levels.
-    black_max: float = 6.0
+    black_max: float = 2.0
 
     def __post_init__(self):
         if not -4.0 <= self.exposure <= 4.0:
@@ -143,7 +149,7 @@ def policy_coefficients(
     g_lum = (_luma(gain * mean) / _luma(mean).clamp(min=1e-6)).clamp(min=1e-6)
     gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
     # signal floor: the gain fades to 1 where the cell holds nothing above black
-    f = (floor + cfg.floor_levels) / 255.0
+    f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
     s = smoothstep(0.25 * f, 1.5 * f, ys)
     # smooth in space (log domain): a gain that steps from cell to cell would draw the
     # cell grid into the picture along every edge between signal and black
