@@ -59,7 +59,7 @@ class ToneConfig:
     #: recursive average with k = 0.09 keeps sqrt(k / (2 - k)) ~ 0.2 of it; 1 without it).
     residual_noise: float = 0.3
     #: colour is kept in full above this many floors, neutral grey below one floor.
-    chroma_floor: float = 3.0
+    chroma_floor: float = 6.0
     #: largest overall gain.
     max_gain: float = 32.0
     #: no cell's output luma above ``y ** lift_limit`` of its input luma ``y``.
