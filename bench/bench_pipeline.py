@@ -125,7 +125,7 @@ def main(argv=None) -> int:
                               out_ring=Pipeline.queue_capacity(False) + 1)
         rows["lite end to end"] = run_once(clip, tmp, eng, args.preset, null=False)
 
-    stages = ["decode", "prep", "infer", "smooth", "render", "encode"]
+    stages = ["decode", "denoise", "prep", "infer", "smooth", "render", "encode"]
     print(f"\nclip {clip.name}: {args.width}x{args.height} {args.fps} fps, {round(args.fps * args.seconds)} frames; "
           f"cores {os.cpu_count()}, torch threads {threads}, x264 preset {args.preset}, lite weights {weights}; "
           f"load avg {os.getloadavg()[0]:.1f}")

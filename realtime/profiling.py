@@ -20,7 +20,7 @@ from .frame import Frame
 __all__ = ["Profiler", "STAGE_ORDER"]
 
 #: Display order; stages a run does not have are left out.
-STAGE_ORDER = ("decode", "prep", "upload", "infer", "smooth", "render", "download", "encode")
+STAGE_ORDER = ("decode", "denoise", "prep", "upload", "infer", "smooth", "render", "download", "encode")
 
 
 def _peak_rss_mb() -> float:
