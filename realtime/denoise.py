@@ -257,7 +257,7 @@ class TemporalDenoiser:
         # Noise averages down in the window by ``win`` only if it is white; a codec's
         # noise comes in blocks. The ratio of the measured stds of d and of its window
         # mean gives the real factor (<= win), so block noise does not count as motion.
-        step = _HIST_STEP if min(h, w) >= 64 * _HIST_STEP else 1
+        step = 2 * _HIST_STEP if min(h, w) >= 128 * _HIST_STEP else 1
         sd = np.median(np.abs(self._d[::step, ::step]))
         sb = np.median(np.abs(dbox[::step, ::step]))
         ratio = float(win) if sb <= 0 or sd <= 0 else float(min(max(sd / sb, 1.0), win))

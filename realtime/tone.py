@@ -101,6 +101,7 @@ def bypass_weight(m: float, cfg: ToneConfig) -> float:
 
 def _blur(x: Tensor, passes: int = 2, k: int = 3) -> Tensor:
     """Repeated k x k box filter on the grid (replicate borders): about a Gaussian."""
+    x = x.contiguous()  # avg_pool2d's channels-last path is several times slower here
     for _ in range(passes):
         x = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
     return x
@@ -118,7 +119,9 @@ def black_level(mean: Tensor, cfg: ToneConfig) -> Tensor:
     blacks are rarely 0 (limited-range video, a camera's black offset, codec lift) and
     often tinted; what sits at that level holds no signal and must stay black.
     """
-    q = torch.quantile(mean.flatten(2).float(), cfg.black_quantile, dim=2)[..., None, None]
+    flat = mean.flatten(2).float()
+    k = max(1, int(round(cfg.black_quantile * flat.shape[2])))
+    q = flat.kthvalue(k, dim=2).values[..., None, None]  # O(n), unlike torch.quantile's sort
     return q.clamp(max=cfg.black_max / 255.0).to(mean.dtype)
 
 
