@@ -62,7 +62,7 @@ class ToneConfig:
     chroma_floor: float = 6.0
     #: largest overall gain.
     max_gain: float = 32.0
-    #: no cell's output luma above ``y ** lift_limit`` of its input luma ``y``.
+    #: no cell's output luma above ``y ** lift_limit * 2 ** exposure`` of its input luma ``y``.
     lift_limit: float = 0.4
     #: how much of the network's colour correction is kept (0: a pure brightness gain,
     #: the input's hues; 1: the network's colour gains as they are).
@@ -166,7 +166,8 @@ def policy_coefficients(
     # luma (bright areas keep nearly their level, dark ones may be lifted a lot)
     y = _luma(mean).clamp(1e-6, 1.0)
     cell_out = _luma(gain * sig).clamp(min=1e-6)
-    gain = gain * torch.minimum(torch.ones_like(cell_out), torch.maximum(y ** cfg.lift_limit, y) / cell_out)
+    cap = (y ** cfg.lift_limit * 2.0**cfg.exposure).clamp(max=1.0)  # --exposure moves the cap too
+    gain = gain * torch.minimum(torch.ones_like(cell_out), torch.maximum(cap, y) / cell_out)
     b = bypass_weight(m, cfg) * strength
     p = gain * a
     q = gain * (1.0 - a) * mean - gain * black  # out = gain * (a x + (1 - a) mean - black)

@@ -105,6 +105,21 @@ def test_exposure_target_and_bypass():
         ToneConfig(exposure=9.0)
 
 
+def test_exposure_brightens_a_dark_frame():
+    # the user's --exposure must move the output at every darkness (the lift limit
+    # follows it), not only where the exposure target binds
+    h, w = 12, 16
+    yy = torch.linspace(2, 30, h * w).view(1, 1, h, w) / 255
+    mean = yy.expand(1, 3, h, w)
+    aux = torch.cat([torch.full((1, 1, h, w), 0.5), mean], 1)
+    gain = torch.full((1, 3, h, w), 10.0)
+    outs = []
+    for ev in (0.0, 1.0):
+        coef = policy_coefficients(aux, gain, m=8 / 255, floor=0.5, cfg=ToneConfig(exposure=ev))
+        outs.append(float((coef[:, :3] * mean + coef[:, 3:6]).mean()))
+    assert outs[1] > 1.5 * outs[0]
+
+
 def _lite_engine(**kw) -> InferenceEngine:
     model = models.create_model("lite").eval()
     return InferenceEngine(model, "lite", torch.device("cpu"), **kw)
