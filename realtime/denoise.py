@@ -19,13 +19,17 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
   expected at that brightness: the 5x5 box mean of ``d`` (noise averages down, a moving
   edge does not) and ``d`` itself (a small bright object), each in units of the noise.
 * The noise is signal dependent (shot noise grows with brightness): each frame the
-  filter measures the median ``|d|`` per brightness band (a noise level function, 16
-  bands) and uses it on the next frame, so it needs no calibration and follows gain
-  changes of the camera.
+  filter measures the median ``|d|`` per brightness band (16 bands), fits
+  ``var = a + b * brightness`` and uses it on the next frame, so it needs no calibration
+  and follows gain changes of the camera. Codec noise comes in blocks, which a box mean
+  does not average down as much as white noise: the measured ratio of the stds of ``d``
+  and of its box mean replaces the white-noise factor (CPU path).
 
 :class:`TemporalDenoiser` works on uint8 HxWx3 frames with numba kernels and OpenCV's
-box filter (about 4 ms per 1280x720 frame on one core); :class:`TorchTemporalDenoiser`
-does the same with tensor ops on (1, 3, H, W) float frames, for the CUDA path.
+box filter (about 5 ms per 1280x720 frame on one idle core; 10.5 ms of wall time in the
+pipeline beside decode and encode, docs/BENCHMARKS.md §9); :class:`TorchTemporalDenoiser`
+does the same with tensor ops on (1, 3, H, W) float frames, for the CUDA path (per-band
+noise without the line fit or the block-noise ratio; tested on CPU tensors only).
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ import torch.nn.functional as F
 from numba import njit, prange
 from torch import Tensor
 
+from .kernels import _KR, _KG, _KB, _check_frame, _frame_rows, _rows  # Rec.601, as models.luminance
+
 __all__ = ["DenoiseConfig", "TemporalDenoiser", "TorchTemporalDenoiser", "noise_model"]
 
 #: Brightness bands of the noise level function (luma 0..255 in bands of 16).
@@ -45,7 +51,6 @@ BANDS = 16
 #: |d| histogram bins per band: 0.25 levels wide, up to 32 levels.
 BINS = 128
 _BIN_W = 0.25
-_KR, _KG, _KB = 0.299, 0.587, 0.114
 #: the noise histogram samples every _HIST_STEP-th row and pixel of large frames.
 _HIST_STEP = 3
 
@@ -231,8 +236,6 @@ class TemporalDenoiser:
         return float(np.sqrt(self._noise[0] / 2.0))
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        from .kernels import _check_frame, _frame_rows, _rows
-
         _check_frame(frame)
         h, w = frame.shape[:2]
         rows = _frame_rows(frame)
@@ -261,7 +264,7 @@ class TemporalDenoiser:
         sd = np.median(np.abs(self._d[::step, ::step]))
         sb = np.median(np.abs(dbox[::step, ::step]))
         ratio = float(win) if sb <= 0 or sd <= 0 else float(min(max(sd / sb, 1.0), win))
-        self._ratio = ratio if getattr(self, "_ratio", None) is None else 0.7 * self._ratio + 0.3 * ratio
+        self._ratio = ratio if self._ratio is None else 0.7 * self._ratio + 0.3 * ratio
         c = self.cfg
         _update_kernel(rows, state, self._d, dbox, np.float32(na), np.float32(nb), np.float32(c.k_min), np.float32(self._ratio),
                        np.float32(c.motion_low), np.float32(c.motion_high), np.float32(c.pixel_low), np.float32(c.pixel_high))

@@ -76,7 +76,7 @@ class InferenceEngine:
         denoise: strength of the motion-adaptive temporal denoiser run on the input
             before the model (``realtime.denoise``), in [0, 1]; 0 turns it off.
         tone: the exposure policy of the ``lite`` CPU path (``realtime.tone``: exposure
-            target, highlight shoulder, signal and chroma floors, auto-bypass); None
+            target, black level, lift limit, signal and chroma floors, auto-bypass); None
             renders the network's output as it is.
 
     Raises:

@@ -36,9 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from models._layers import luminance
+
 __all__ = ["ToneConfig", "policy_coefficients", "black_level", "smoothstep", "exposure_target", "bypass_weight"]
 
-_LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,6 @@ def _blur(x: Tensor, passes: int = 2, k: int = 3) -> Tensor:
     return x
 
 
-def _luma(x: Tensor) -> Tensor:
-    r, g, b = _LUMA
-    return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
-
-
 def black_level(mean: Tensor, cfg: ToneConfig) -> Tensor:
     """Per-channel black level of a frame from its cells' mean RGB (N, 3, h, w) -> (N, 3, 1, 1).
 
@@ -147,9 +143,9 @@ def policy_coefficients(
     if black is None:
         black = black_level(mean, cfg)
     sig = (mean - black).clamp(min=0.0)  # what the cells hold above black
-    ys = _luma(sig)
+    ys = luminance(sig)
     # colour: keep ``colour`` of the network's colour correction, the rest is a luma gain
-    g_lum = (_luma(gain * mean) / _luma(mean).clamp(min=1e-6)).clamp(min=1e-6)
+    g_lum = (luminance(gain * mean) / luminance(mean).clamp(min=1e-6)).clamp(min=1e-6)
     gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
     # signal floor: the gain fades to 1 where the cell holds nothing above black
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
@@ -159,13 +155,13 @@ def policy_coefficients(
     gain = _blur(s * torch.log(gain)).exp()
     # exposure: rescale so that the output mean hits the target (the rendered cell is
     # ``P * mean + Q = gain * (mean - black)`` with the black level taken out below)
-    out_mean = _luma(gain * sig).mean(dim=(1, 2, 3), keepdim=True).clamp(min=1e-4)
+    out_mean = luminance(gain * sig).mean(dim=(1, 2, 3), keepdim=True).clamp(min=1e-4)
     k = (exposure_target(m, cfg) / out_mean).clamp(min=1.0, max=cfg.max_gain)
     gain = gain * k
     # highlights and halos: no cell brighter than the curve y ** lift_limit of its own
     # luma (bright areas keep nearly their level, dark ones may be lifted a lot)
-    y = _luma(mean).clamp(1e-6, 1.0)
-    cell_out = _luma(gain * sig).clamp(min=1e-6)
+    y = luminance(mean).clamp(1e-6, 1.0)
+    cell_out = luminance(gain * sig).clamp(min=1e-6)
     cap = (y ** cfg.lift_limit * 2.0**cfg.exposure).clamp(max=1.0)  # --exposure moves the cap too
     gain = gain * torch.minimum(torch.ones_like(cell_out), torch.maximum(cap, y) / cell_out)
     b = bypass_weight(m, cfg) * strength
