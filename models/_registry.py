@@ -64,9 +64,10 @@ def config_from_dict(name: str, values: dict[str, Any] | None, *, base: str = "d
 
     Lists become tuples so that the frozen config stays hashable. Fields the dict leaves
     out come from the model's registered default config (``base="default"``: the variant
-    the project ships), or from the dataclass's own field defaults (``base="fields"``: a
-    field added later defaults there to the behaviour before it existed, which is what a
-    manifest written before that field meant).
+    the project ships), or (``base="fields"``, for manifests: a manifest written before a
+    field existed meant the behaviour before it) from the config class's
+    ``ABSENT_FIELD_VALUES`` where it declares one, else from the dataclass's own field
+    defaults.
 
     Raises:
         ValueError: unknown model, or a key that the config does not have.
@@ -74,15 +75,16 @@ def config_from_dict(name: str, values: dict[str, Any] | None, *, base: str = "d
     entry = get_entry(name)
     if base not in ("default", "fields"):
         raise ValueError(f"base must be 'default' or 'fields', not {base!r}")
+    absent = dict(getattr(entry.config_cls, "ABSENT_FIELD_VALUES", {}))
     if not values:
-        return entry.default_config if base == "default" else entry.config_cls()
+        return entry.default_config if base == "default" else entry.config_cls(**absent)
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ValueError(f"config of {name!r} has no field(s) {unknown}; valid: {sorted(fields)}")
     clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     if base == "fields":
-        return entry.config_cls(**clean)
+        return entry.config_cls(**{**absent, **clean})
     return dataclasses.replace(entry.default_config, **clean)
 
 

@@ -55,29 +55,34 @@ def transfer_detail(light: Tensor, guide: Tensor, window: float) -> Tensor:
 
 @dataclass(frozen=True)
 class BLNetConfig:
+    """The field defaults are the shipped design (``models/weights/blnet.json``)."""
+
     #: fields that change only how the output is rendered, not the weights: a checkpoint
     #: trained with one value is a valid start for another (``training.train``'s strict init).
     RENDER_FIELDS: ClassVar[tuple[str, ...]] = ("detail_gamma", "detail_window")
+    #: what a field added after the first design means when a manifest leaves it out (one
+    #: written before the field existed): the behaviour before it, i.e. off. Manifests are
+    #: read with these (``models.load_checkpoint``), new models get the field defaults.
+    ABSENT_FIELD_VALUES: ClassVar[dict[str, object]] = {"enhance_global": False, "retinex_skip": False, "detail_gamma": 0.0}
 
     #: channel widths per U-Net level of the decomposition net (depth = len - 1).
     decom_widths: tuple[int, ...] = (16, 32, 64, 64)
     #: channel widths per level of the enhancement net.
     enhance_widths: tuple[int, ...] = (16, 32, 48, 64)
     #: whole-frame context at the enhancement net's bottleneck (exposure is a global property).
-    #: Field defaults are the first design; the registered default (``BLNET_DEFAULT``) turns it on.
-    enhance_global: bool = False
+    enhance_global: bool = True
     #: gated Retinex skip in the decomposition: the net also sees R0 = S / (max_c S + e) and
     #: outputs a per-pixel gate a, R = a * R0 + (1 - a) * R_net. Where the frame is clean
     #: (bright regions, every reference) R0 carries its full detail past the U-Net; where it
-    #: is noisy the net's own denoised R_net takes over. Field default off (earlier designs).
-    retinex_skip: bool = False
+    #: is noisy the net's own denoised R_net takes over.
+    retinex_skip: bool = True
     #: e of R0 (keeps R0 bounded where the frame is black).
     retinex_eps: float = 0.01
     #: detail transfer (0 = off, the plain R_low * L_out): the output's illumination takes
     #: its fine structure from the frame's own illumination, G = (I_low + e)^gamma, and its
     #: tone from the enhancement net, L = G * box(L_out) / box(G), with box a mean over a
     #: window of ``detail_window`` times the frame's short side. gamma is this field.
-    detail_gamma: float = 0.0
+    detail_gamma: float = 0.5
     #: the window of the detail transfer, as a fraction of the frame's short side.
     detail_window: float = 0.0625
 
@@ -98,29 +103,19 @@ class BLNet(EnhancementModel):
     #: the decomposition head's output channel that carries the gate's logit (after R, I).
     GATE_CHANNEL = 4
 
-    def decompose_parts(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """S -> (R_net, I, gate a, R0); a and R0 are None without the Retinex skip."""
-        if self.cfg.retinex_skip:
-            peak, r0 = retinex_prior(s, self.cfg.retinex_eps)
-            y = self.decom(torch.cat([s, peak, r0], dim=1))
-        else:
-            r0 = None
-            y = self.decom(torch.cat([s, s.amax(dim=1, keepdim=True)], dim=1))
-        g = self.GATE_CHANNEL
-        gate = None if r0 is None else torch.sigmoid(y[:, g : g + 1])
-        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4]), gate, r0
-
-    def decompose_gated(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """S -> (R, I, gate a); a is None without the Retinex skip."""
-        r_net, i, gate, r0 = self.decompose_parts(s)
-        if gate is None:
-            return r_net, i, None
-        return r_net + gate * (r0 - r_net), i, gate  # R = a * R0 + (1 - a) * R_net
-
     def decompose(self, s: Tensor) -> tuple[Tensor, Tensor]:
-        """S (N,3,H,W), H and W multiples of ``pad_multiple`` -> R (N,3,H,W), I (N,1,H,W) in [0, 1]."""
-        r, i, _ = self.decompose_gated(s)
-        return r, i
+        """S (N,3,H,W), H and W multiples of ``pad_multiple`` -> R (N,3,H,W), I (N,1,H,W) in [0, 1].
+
+        With the Retinex skip R = a * R0 + (1 - a) * R_net, a the gate (head channel
+        ``GATE_CHANNEL``)."""
+        if not self.cfg.retinex_skip:
+            y = self.decom(torch.cat([s, s.amax(dim=1, keepdim=True)], dim=1))
+            return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
+        peak, r0 = retinex_prior(s, self.cfg.retinex_eps)
+        y = self.decom(torch.cat([s, peak, r0], dim=1))
+        r_net, g = torch.sigmoid(y[:, :3]), self.GATE_CHANNEL
+        gate = torch.sigmoid(y[:, g : g + 1])
+        return r_net + gate * (r0 - r_net), torch.sigmoid(y[:, 3:4])
 
     def relight(self, r: Tensor, i: Tensor) -> Tensor:
         """(R_low, I_low) -> enhanced illumination L_out (N,1,H,W) in [0, 1]."""
@@ -140,9 +135,9 @@ class BLNet(EnhancementModel):
             r = torch.cat([r, self.detail_guide(i)], dim=1)
         return crop_to(r, h, w), crop_to(l_out, h, w)
 
-    def detail_guide(self, i_low: Tensor, gamma: float | None = None) -> Tensor:
-        """The detail transfer's guide G = (I_low + e)^gamma (gamma: the config's, unless given)."""
-        return (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma if gamma is None else gamma)
+    def detail_guide(self, i_low: Tensor) -> Tensor:
+        """The detail transfer's guide G = (I_low + e)^gamma."""
+        return (i_low + self.DETAIL_EPS).pow(self.cfg.detail_gamma)
 
     def output_light(self, l_out: Tensor, i_low: Tensor) -> Tensor:
         """The illumination the output is rendered with: L_out itself, or with the detail
@@ -201,8 +196,8 @@ class NCBCFeatures(nn.Module):
         return F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), self.w2, groups=3)
 
 
-#: the shipped variant, what ``create_model("blnet")`` builds.
-BLNET_DEFAULT = BLNetConfig(enhance_global=True, retinex_skip=True, detail_gamma=0.5)
+#: the shipped variant, what ``create_model("blnet")`` builds (the field defaults).
+BLNET_DEFAULT = BLNetConfig()
 
 
 @register_model("blnet", BLNetConfig, BLNET_DEFAULT, "BLNet: decomposition U-Net + enhancement U-Net (GPU model)")

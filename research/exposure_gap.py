@@ -34,7 +34,7 @@ window's scale with the frame's own fine structure, i.e. what a perfect enhancem
 could reach under the transfer (is the rest of the gap tone or fine structure?). It
 also prints how the output's mean brightness correlates with the reference's over the images.
 
-    python bench/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation|train]
+    python research/exposure_gap.py --model blnet [--weights runs/RUN/best.pt] [--data DIR | --split validation|train]
                                  [--per-image] [--box-filter K BETA] [--r0-threshold T] [--fixed-mean]
                                  [--denoise H ...] [--gate-offset D ...] [--detail G W ...] [--curve-gain G ...]
                                  [--tone-oracle W ...] [--input-denoise H ...] [--chroma-blur S ...] [--sharpen S K]
@@ -53,12 +53,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from calibrate.validate import tensor_to_uint8  # noqa: E402
 from models import load_checkpoint, load_pretrained  # noqa: E402
 from models._layers import crop_to, pad_to_multiple  # noqa: E402
 from models.blnet import retinex_prior, transfer_detail  # noqa: E402
 from training.data import default_lol_root, list_pairs, load_rgb, split_pairs, to_tensor  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
+
+
+def tensor_to_uint8(y: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [0, 1] -> uint8 (H, W, 3), rounded as the pipeline's output is."""
+    return (y.detach().float()[0] * 255.0).round().clamp(0.0, 255.0).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def _scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
@@ -83,10 +87,29 @@ def _ycc_filter(rgb: np.ndarray, chroma_sigma: float = 0.0, sharpen: tuple[float
     return cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
 
 
+def decompose_gated(model, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``model.decompose(s)`` of a ``BLNet`` that also returns the Retinex-skip gate a
+    (None without the skip): S -> (R, I, a). The same operations as the model's, so R and
+    I are bit-identical to ``decompose``'s (``tests/test_exposure_gap.py`` checks it)."""
+    if not model.cfg.retinex_skip:
+        r, i = model.decompose(s)
+        return r, i, None
+    peak, r0 = retinex_prior(s, model.cfg.retinex_eps)
+    y = model.decom(torch.cat([s, peak, r0], dim=1))
+    r_net, g = torch.sigmoid(y[:, :3]), model.GATE_CHANNEL
+    gate = torch.sigmoid(y[:, g : g + 1])
+    return r_net + gate * (r0 - r_net), torch.sigmoid(y[:, 3:4]), gate
+
+
+def detail_guide(model, i_low: torch.Tensor, gamma: float) -> torch.Tensor:
+    """A ``BLNet``'s detail-transfer guide G = (I_low + e)^gamma at any gamma, not only its config's."""
+    return (i_low + model.DETAIL_EPS).pow(gamma)
+
+
 def _decompose(model, xp: torch.Tensor, h: int, w: int, relight: bool = False) -> tuple[torch.Tensor, ...]:
     """blnet's (R, I, gate or None[, L_out]) of a padded frame, cropped to h x w: one
     decomposition pass (and, with ``relight``, one enhancement pass)."""
-    r, i, gate = model.decompose_gated(xp)
+    r, i, gate = decompose_gated(model, xp)
     parts = (r, i, gate) + ((model.relight(r, i),) if relight else ())
     return tuple(None if t is None else crop_to(t, h, w) for t in parts)
 
@@ -237,15 +260,15 @@ def main(argv: list[str] | None = None) -> int:
                     _scores(tensor_to_uint8((r_high * l_out).clamp(0, 1)), y)
                 )
                 for (gamma, window), key in detail_rows.items():
-                    light = l_out if gamma == 0 else transfer_detail(l_out, model.detail_guide(i_low, gamma), window)
+                    light = l_out if gamma == 0 else transfer_detail(l_out, detail_guide(model, i_low, gamma), window)
                     rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
                 if tone_rows:
-                    guide = model.detail_guide(i_low, model.cfg.detail_gamma or 0.5)
+                    guide = detail_guide(model, i_low, model.cfg.detail_gamma or 0.5)
                     for window, key in tone_rows.items():
                         light = transfer_detail(i_high, guide, window)
                         rows[key].append(_scores(tensor_to_uint8((r_low * light).clamp(0, 1)), y))
                 for gamma, key in curve_rows.items():
-                    c = r_low * model.detail_guide(i_low, gamma)
+                    c = r_low * detail_guide(model, i_low, gamma)
                     a = float((c * y_t).sum() / (c * c).sum().clamp(min=1e-12))
                     rows[key].append(_scores(tensor_to_uint8((c * a).clamp(0, 1)), y))
                 if r0_row:
