@@ -13,7 +13,7 @@ RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.json"))
 
 
 def test_every_recipe_loads():
-    assert {"lite", "blnet", "sri", "sri_real_only", "sri_synth_only"} <= set(RECIPES)
+    assert {"lite", "blnet", "blnet_skip_full", "sri_global", "sri_detail", "sri_detail_interaction"} <= set(RECIPES)
     for name in RECIPES:
         r = load_recipe(name)
         assert r.total_steps > 0

@@ -5,8 +5,13 @@
 The checkpoint selected on the validation split (``RUN/best.pt``) is scored on the
 validation split and on LOL eval15 (full table), and written with both results in its
 manifest. It is never re-selected on eval15. A picture of input | output | reference for
-two eval15 images goes to ``--pictures``. ``--set`` changes config fields that leave the
-weights as they are (e.g. blnet's ``detail_gamma``); the manifest records the change.
+two eval15 images goes to ``--pictures``.
+
+Config fields that leave the weights as they are (e.g. blnet's ``detail_gamma``) can be
+changed on the way: first those of the recipe's ``ship_config`` (recorded in the run's
+manifest; recipe ``blnet_skip_full`` sets ``detail_gamma`` 0.5), then ``--set FIELD=VALUE``
+on top (``--no-ship-config`` skips the recipe's). The shipped manifest records the change
+as ``config_changed_at_ship``.
 """
 from __future__ import annotations
 
@@ -71,6 +76,14 @@ def parse_settings(items: list[str]) -> dict[str, object]:
     return out
 
 
+def ship_changes(manifest: dict, settings: dict[str, object], use_recipe: bool = True) -> dict[str, object]:
+    """The config changes to ship a run with: its recipe's ``ship_config`` (as the run's
+    manifest recorded it; skipped with ``use_recipe=False``), then ``settings`` on top."""
+    recipe = manifest.get("recipe") or {}
+    from_recipe = (recipe.get("ship_config") or {}) if use_recipe else {}
+    return {**from_recipe, **settings}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.ship", description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="training run folder holding best.pt")
@@ -80,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",
-        help="a config field to change before scoring, one that keeps the weights (VALUE is JSON, e.g. detail_gamma=0.5); repeatable",
+        help="a config field to change before scoring, one that keeps the weights (VALUE is JSON, e.g. detail_gamma=0.5), "
+             "on top of the recipe's ship_config; repeatable",
     )
+    ap.add_argument("--no-ship-config", action="store_true", help="do not apply the recipe's ship_config (only --set)")
     args = ap.parse_args(argv)
     try:
         changes = parse_settings(args.set)
@@ -93,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     model, manifest = load_checkpoint(run / "best.pt")
     name = manifest["model"]
+    changes = ship_changes(manifest, changes, use_recipe=not args.no_ship_config)
     if changes:
         try:
             model = with_config(name, model, **changes)

@@ -1,12 +1,21 @@
 """Resumable training driven by recipe files (``training/recipes/NAME.json``).
 
     python -m training.train --recipe lite [--steps-scale 0.1] [--device cuda] [--resume] [--max-minutes M]
+    python -m training.train --retrain blnet      # a shipped model from scratch, every recipe of its chain
+    python -m training.train --recipe blnet_skip_full --chain     # the same, by the chain's last recipe
 
 A recipe names the model and its config, the data, and a list of stages; each stage
 has a kind (which loss, which parameters), a number of steps and a learning rate that
 decays with a cosine to ``lr_end``. Losses go to ``RUN/log.csv`` and ``RUN/curve.png``;
 ``RUN/last.pt`` holds everything needed to resume; ``RUN/best.pt`` (+ ``.json`` manifest)
 is the checkpoint with the best PSNR on the held-out validation split of the training pairs.
+
+A fine-tuning recipe starts from another recipe's output, ``"init": {"recipe": "NAME"}``:
+the ``best.pt`` of that recipe's run, ``RUNS/NAME/best.pt`` (``--runs``, default ``runs``).
+``--chain`` (and ``--retrain MODEL``, the chain of the recipe that MODEL's shipped manifest
+names) trains that recipe first, and the one it starts from before it, back to a recipe that
+starts from scratch; each run goes to ``RUNS/NAME``. With ``--resume`` a finished run is
+skipped and an unfinished one continues, so an interrupted chain picks up where it stopped.
 """
 from __future__ import annotations
 
@@ -94,23 +103,35 @@ class Recipe:
     seed: int = 0
     loss_weights: dict = field(default_factory=dict)
     notes: str = ""
-    #: checkpoint to start from (fine-tuning); a path absolute or relative to the repo root.
-    init: str | None = None
-    #: sha256 the init checkpoint must have (it may since have been replaced, e.g. re-shipped).
+    #: weights to start from (fine-tuning): ``{"recipe": NAME}``, the best checkpoint of that
+    #: recipe's run (``RUNS/NAME/best.pt``; ``--chain`` trains it first), or a checkpoint
+    #: path, absolute or relative to the repo root.
+    init: str | dict | None = None
+    #: sha256 the init checkpoint must have (a path init only: the file may since have been replaced).
     init_sha256: str | None = None
     #: False: the config may differ; parameters with the same name and shape are copied,
     #: the rest keep their fresh initialisation (listed in the manifest).
     init_strict: bool = True
     #: overrides of ``training.data.SyntheticConfig`` for the sri_synth stages.
     synthetic: dict = field(default_factory=dict)
+    #: config fields ``python -m training.ship`` changes when it ships this recipe's run:
+    #: fields that leave the weights as they are (blnet's ``detail_gamma``), chosen after
+    #: training. Recorded in the run's manifest; the shipped manifest says
+    #: ``config_changed_at_ship``.
+    ship_config: dict = field(default_factory=dict)
 
     @property
     def total_steps(self) -> int:
         return sum(s.steps for s in self.stages)
 
+    @property
+    def init_recipe(self) -> str | None:
+        """The recipe whose output this one starts from (``"init": {"recipe": NAME}``), else None."""
+        return self.init.get("recipe") if isinstance(self.init, dict) else None
 
-def load_recipe(name_or_path: str) -> Recipe:
-    """Read a recipe by name (from ``training/recipes``) or path.
+
+def load_recipe(name_or_path: str, folder: Path | None = None) -> Recipe:
+    """Read a recipe by name (from ``folder`` if it has the file, else ``training/recipes``) or path.
 
     Raises:
         RecipeError: missing file, bad JSON, unknown stage kind or model.
@@ -118,6 +139,8 @@ def load_recipe(name_or_path: str) -> Recipe:
     p = Path(name_or_path)
     if not p.suffix:
         p = RECIPES_DIR / f"{name_or_path}.json"
+        if folder is not None and (Path(folder) / p.name).exists():
+            p = Path(folder) / p.name
     try:
         doc = json.loads(p.read_text())
     except FileNotFoundError as err:
@@ -131,12 +154,60 @@ def load_recipe(name_or_path: str) -> Recipe:
     except (TypeError, KeyError) as err:
         raise RecipeError(f"recipe {p}: {err}") from err
     models.get_entry(recipe.model)
+    if isinstance(recipe.init, dict):
+        if set(recipe.init) != {"recipe"} or not isinstance(recipe.init["recipe"], str):
+            raise RecipeError(f'recipe {p}: "init" is a checkpoint path or {{"recipe": NAME}}, not {recipe.init!r}')
+        if recipe.init_sha256:
+            raise RecipeError(f"recipe {p}: init_sha256 pins a checkpoint file; an init recipe's output has none to pin")
+    elif recipe.init is not None and not isinstance(recipe.init, str):
+        raise RecipeError(f'recipe {p}: "init" is a checkpoint path or {{"recipe": NAME}}, not {recipe.init!r}')
+    try:
+        models.config_from_dict(recipe.model, {**recipe.config, **recipe.ship_config})
+    except ValueError as err:
+        raise RecipeError(f"recipe {p}: {err}") from err
     for s in stages:
         if not 0 <= s.warmup < s.steps:
             raise RecipeError(f"recipe {p}: stage {s.name or s.kind!r} needs 0 <= warmup < steps (has {s.warmup} of {s.steps})")
         if s.kind not in STAGE_KINDS:
             raise RecipeError(f"recipe {p}: unknown stage kind {s.kind!r}; valid: {', '.join(STAGE_KINDS)}")
     return recipe
+
+
+def recipe_chain(name_or_path: str) -> list[Recipe]:
+    """The recipes to train, in order, for ``name_or_path``: the recipe its init names
+    (``{"recipe": NAME}``), the one that recipe's init names, ... back to one that starts
+    from scratch (or from a checkpoint file), then the recipe itself. Init names are looked
+    up beside a recipe given by path first, then in ``training/recipes``.
+
+    Raises:
+        RecipeError: a recipe is missing or malformed, or the chain loops.
+    """
+    folder = Path(name_or_path).parent if Path(name_or_path).suffix else None
+    chain = [load_recipe(name_or_path)]
+    while (parent := chain[0].init_recipe) is not None:
+        if parent in {r.name for r in chain}:
+            raise RecipeError(f"recipe {chain[-1].name!r}: its chain of inits loops back to {parent!r}")
+        recipe = load_recipe(parent, folder)
+        if recipe.name != parent:
+            raise RecipeError(f"recipe file {parent!r} is named {recipe.name!r} inside: the init of {chain[0].name!r} cannot be resolved")
+        chain.insert(0, recipe)
+    return chain
+
+
+def shipped_recipe(model: str) -> str:
+    """The recipe that produced the shipped weights of ``model`` (its manifest's ``recipe.name``).
+
+    Raises:
+        RecipeError: the model ships no weights, or its manifest names no recipe.
+    """
+    path = models.WEIGHTS_DIR / f"{model}.json"
+    try:
+        name = json.loads(path.read_text())["recipe"]["name"]
+    except FileNotFoundError as err:
+        raise RecipeError(f"model {model!r} ships no weights ({path}); shipped: {', '.join(models.available_pretrained())}") from err
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise RecipeError(f"{path} names no recipe (recipe.name)") from err
+    return name
 
 
 def _cosine_lr(stage: Stage, step: int) -> float:
@@ -157,10 +228,15 @@ def _same_weights_config(a: Any, b: Any) -> bool:
 class Trainer:
     """Runs a recipe's stages; everything a stage step needs is built once here."""
 
-    def __init__(self, recipe: Recipe, run_dir: Path, device: torch.device, vgg16: str | None = None, data_root: str | None = None):
+    def __init__(
+        self, recipe: Recipe, run_dir: Path, device: torch.device, vgg16: str | None = None, data_root: str | None = None,
+        runs_root: str | Path = "runs",
+    ):
         self.recipe = recipe
         self.run_dir = run_dir
         self.device = device
+        #: where ``{"recipe": NAME}`` inits are found: ``runs_root/NAME/best.pt``.
+        self.runs_root = Path(runs_root)
         torch.manual_seed(recipe.seed)
         self.model = create_model(recipe.model, recipe.config or None).to(device)
         self.init_source: dict[str, Any] | None = None
@@ -197,13 +273,25 @@ class Trainer:
 
     def _load_init(self, recipe: Recipe) -> dict[str, Any]:
         """Copy the weights of ``recipe.init`` into the model; it must hold the same model and config."""
-        path = Path(recipe.init)
-        if not path.is_absolute():
-            path = REPO_ROOT / path
+        parent = recipe.init_recipe
+        if parent is not None:
+            path = self.runs_root / parent / "best.pt"
+            if not path.exists():
+                raise RecipeError(
+                    f"recipe {recipe.name!r} starts from the output of recipe {parent!r}, {path}, which does not exist: "
+                    f"train {parent!r} first (python -m training.train --recipe {parent}), or both with --chain"
+                )
+        else:
+            path = Path(recipe.init)
+            if not path.is_absolute():
+                path = REPO_ROOT / path
         try:
             source, manifest = load_checkpoint(path)
         except (OSError, CheckpointError) as err:
             raise RecipeError(f"recipe {recipe.name!r}: cannot use init checkpoint {path}: {err}") from err
+        made_by = (manifest.get("recipe") or {}).get("name")
+        if parent is not None and made_by != parent:
+            raise RecipeError(f"recipe {recipe.name!r}: {path} was trained by recipe {made_by!r}, not by its init recipe {parent!r}")
         if recipe.init_sha256 and manifest.get("sha256") != recipe.init_sha256:
             raise RecipeError(
                 f"recipe {recipe.name!r}: init checkpoint {path} has sha256 {str(manifest.get('sha256'))[:12]}, "
@@ -227,9 +315,9 @@ class Trainer:
             self.model.load_state_dict(copied, strict=False)
             logger.info("init from %s: %d tensors copied, %d fresh: %s", path, len(copied), len(fresh), ", ".join(fresh))
         return {
-            "path": str(recipe.init),
+            "path": str(path) if parent is not None else str(recipe.init),
             "sha256": manifest.get("sha256"),
-            "recipe": manifest.get("recipe", {}).get("name"),
+            "recipe": made_by,
             "fresh": fresh,
         }
 
@@ -358,6 +446,11 @@ class Trainer:
         logger.info("resumed %s at step %d", self.run_dir, self.global_step)
         return True
 
+    @property
+    def finished(self) -> bool:
+        """Every stage has run (a resumed run that has nothing left to do)."""
+        return self.stage_idx >= len(self.recipe.stages)
+
     def save_best(self, metrics: dict[str, float]) -> None:
         r = self.recipe
         save_checkpoint(
@@ -376,6 +469,7 @@ class Trainer:
                 "synthetic": asdict(self.synthetic),
                 "notes": r.notes,
                 "init": self.init_source,
+                "ship_config": r.ship_config,
             },
             perceptual=self.perceptual_source,
             trained_on=_device_name(self.device),
@@ -511,16 +605,68 @@ def scaled(recipe: Recipe, factor: float) -> Recipe:
     return replace(recipe, stages=tuple(stages), val_interval=max(1, int(round(recipe.val_interval * factor))))
 
 
+def run_recipes(
+    chain: list[Recipe], *, device: torch.device, runs_root: Path = Path("runs"), run_dir: Path | None = None,
+    data_root: str | None = None, vgg16: str | None = None, resume: bool = False, max_seconds: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train ``chain``'s recipes in order, each in ``runs_root/NAME`` (``run_dir`` for a
+    single recipe), each fine-tune starting from the ``best.pt`` of the run before it.
+
+    ``resume``: a run that has finished is skipped, an unfinished one continues; without it
+    a run folder that already holds a run is an error (nothing is trained). ``max_seconds``
+    is the wall time of the whole chain: when it runs out the recipe in progress stops as
+    ``Trainer.run`` does and the chain stops after it. Returns each trained or skipped
+    recipe's result (``Trainer.run``'s, plus ``skipped`` for a finished run).
+
+    Raises:
+        RecipeError: a run folder already holds a run (without ``resume``), or a recipe's
+            init cannot be used.
+    """
+    dirs = [run_dir if run_dir is not None and len(chain) == 1 else runs_root / r.name for r in chain]
+    if not resume:
+        held = [str(d) for d in dirs if (d / "last.pt").exists()]
+        if held:
+            raise RecipeError(f"{', '.join(held)} already hold{'s' if len(held) == 1 else ''} a run: pass --resume to continue, or choose another --runs / --run-dir")
+    start = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    for recipe, d in zip(chain, dirs):
+        d.mkdir(parents=True, exist_ok=True)
+        trainer = Trainer(recipe, d, device, vgg16=vgg16, data_root=data_root, runs_root=runs_root)
+        if resume and trainer.resume() and trainer.finished:
+            results[recipe.name] = {"best": trainer.best, "steps": trainer.global_step, "seconds": trainer.elapsed,
+                                    "stopped_early": False, "skipped": "already finished"}
+            continue
+        left = None if max_seconds is None else max(0.0, max_seconds - (time.perf_counter() - start))
+        results[recipe.name] = trainer.run(max_seconds=left)
+        if results[recipe.name]["stopped_early"]:
+            break
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    ap.add_argument("--recipe", required=True, help="recipe name in training/recipes or a path to a JSON recipe")
-    ap.add_argument("--run-dir", default=None, help="output folder (default runs/RECIPE)")
+    ap = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__.splitlines()[0],
+        epilog="Retrain a shipped model from scratch: python -m training.train --retrain lite|sri|blnet, "
+               "then python -m training.ship --run runs/RECIPE (the chain's last recipe, printed at the end).",
+    )
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--recipe", help="recipe name in training/recipes or a path to a JSON recipe")
+    which.add_argument(
+        "--retrain", metavar="MODEL",
+        help="retrain a shipped model from scratch: the recipe its manifest (models/weights/MODEL.json) names, with --chain",
+    )
+    ap.add_argument(
+        "--chain", action="store_true",
+        help='first train the recipes the recipe starts from ("init": {"recipe": NAME}), back to one from scratch, each in RUNS/NAME',
+    )
+    ap.add_argument("--runs", default="runs", help="folder of run folders: recipe NAME runs in RUNS/NAME, and an init {\"recipe\": NAME} is RUNS/NAME/best.pt (default runs)")
+    ap.add_argument("--run-dir", default=None, help="output folder of a single recipe (default RUNS/RECIPE)")
     ap.add_argument("--data", default=None, help="folder with low/ and high/ training pairs (default ../shared/data/lol/our485)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps (smoke runs)")
     ap.add_argument("--vgg16", default=None, help="torchvision-format ImageNet VGG16 weights for L_per")
-    ap.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    ap.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (a chain: skip finished runs, continue the unfinished one)")
     ap.add_argument(
         "--max-minutes", type=float, default=None,
         help="stop after this much wall time (validating and saving RUN/last.pt first); --resume continues",
@@ -528,28 +674,40 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.max_minutes is not None and args.max_minutes < 0:
         ap.error("--max-minutes must be >= 0")
+    chained = args.chain or args.retrain is not None
+    if chained and args.run_dir:
+        ap.error("--run-dir names one run; a chain puts each recipe's run in RUNS/NAME (set --runs)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        recipe = load_recipe(args.recipe)
+        name = args.recipe if args.retrain is None else shipped_recipe(args.retrain)
+        chain = recipe_chain(name) if chained else [load_recipe(name)]
         if args.steps_scale != 1.0:
-            recipe = scaled(recipe, args.steps_scale)
-        run_dir = Path(args.run_dir or Path("runs") / recipe.name)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(recipe, run_dir, torch.device(args.device), vgg16=args.vgg16, data_root=args.data)
-        if args.resume:
-            trainer.resume()
-        elif (run_dir / "last.pt").exists():
-            raise RecipeError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir")
-        result = trainer.run(max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
+            chain = [scaled(r, args.steps_scale) for r in chain]
+        if chained:
+            logger.info("chain: %s", " -> ".join(r.name for r in chain))
+        results = run_recipes(
+            chain, device=torch.device(args.device), runs_root=Path(args.runs), run_dir=Path(args.run_dir) if args.run_dir else None,
+            data_root=args.data, vgg16=args.vgg16, resume=args.resume,
+            max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+        )
     except (RecipeError, DataError, L.PerceptualWeightsMissing, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: resume with --resume", file=sys.stderr)
         return 130
-    print(json.dumps(result, indent=2))
+    if not chained:
+        print(json.dumps(results[chain[0].name], indent=2))
+        return 0
+    print(json.dumps(results, indent=2))
+    last = chain[-1]
+    if last.name in results and not results[last.name]["stopped_early"]:
+        ship = f"python -m training.ship --run {Path(args.runs) / last.name}"
+        print(f"chain finished; ship with: {ship}" + (f" (applies its ship_config {json.dumps(last.ship_config)})" if last.ship_config else ""), file=sys.stderr)
+    else:
+        print("chain stopped before its end: continue with the same command and --resume", file=sys.stderr)
     return 0
 
 
