@@ -4,7 +4,7 @@ With the reference known, the best one-channel gain per pixel (least squares ove
 the same gain smoothed with a Gaussian (a low-frequency illumination), and one global
 gain per image: PSNR of ``clip(low * gain)`` against the reference.
 
-    python bench/oracle_illumination.py [--data ../shared/data/lol/eval15] [--sigma 8]
+    python research/oracle_illumination.py [--data ../shared/data/lol/eval15] [--sigma 8]
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ reference, on the training pairs, and reports its error on the held-out validati
 and on eval15 next to a constant predictor (the training mean). An error of e in log
 brightness costs about 20*log10(exp(e)) dB on a mid-grey image.
 
-    python bench/exposure_predictability.py [--data ROOT]
+    python research/exposure_predictability.py [--data ROOT]
 """
 from __future__ import annotations
 
