@@ -26,7 +26,12 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 logger = logging.getLogger("run_stream")
 
 
-class UsageError(ValueError):
+from models.errors import LowlightError  # noqa: E402  (light: no torch import)
+
+
+class UsageError(LowlightError, ValueError):
+    """Bad options or an unusable input/output, found before running."""
+
     exit_code = EXIT_USAGE
 
 
@@ -150,10 +155,8 @@ def _load_model(args, device, calibration: dict | None = None):
             raise UsageError(str(err)) from err
     options = (calibration or {}).get("model_options") or {}
     if options:
-        from calibrate.tune import apply_model_options
-
         try:
-            model = apply_model_options(name, model, dict(options)).to(device)
+            model = models.with_config(name, model, **options).to(device)
         except (TypeError, ValueError) as err:
             raise UsageError(f"calibration model options {options} do not fit {name!r}: {err}") from err
     return model, name
@@ -278,7 +281,7 @@ def _setup(args):
     device = _resolve_device(args.device)
     calibration = None
     if args.calibration:
-        from calibrate.backends import load_calibration
+        from realtime.backends import load_calibration
 
         try:
             calibration = load_calibration(args.calibration)
@@ -321,9 +324,9 @@ def _enhance(args, device, calibration, loaded=None, source=None, wrap_sink=None
         on_tick: called with the pipeline about 4 times a second (progress).
 
     Returns:
-        (RunResult, Pipeline, InferenceEngine, source)
+        (RunResult, Pipeline, engine, source)
     """
-    from realtime import InferenceEngine, Pipeline, VideoFileSink
+    from realtime import Pipeline, VideoFileSink, create_engine
     from realtime.tone import ToneConfig
 
     source = source if source is not None else _open_source(args, device)
@@ -335,11 +338,10 @@ def _enhance(args, device, calibration, loaded=None, source=None, wrap_sink=None
         try:
             model, name = loaded if loaded is not None else _load_model(args, device, calibration)
             live = source.live
-            engine = InferenceEngine(
+            engine = create_engine(
                 model, name, device, backend=args.backend, calibration=calibration,
                 temporal_strength=args.temporal_strength, strength=args.strength,
                 denoise=args.denoise, tone=None if args.no_tone else ToneConfig(exposure=args.exposure),
-                out_ring=Pipeline.queue_capacity(live, args.queue_size) + 1,
                 cuda_output="yuv420p" if isinstance(getattr(sink, "sink", sink), VideoFileSink) else "rgb",
             )
             if source.kind != "images":  # one frame size: build the backend before decoding
@@ -631,13 +633,11 @@ def _main(args, is_batch: bool) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s: %(message)s" if not args.debug else "%(asctime)s %(name)s %(levelname)s: %(message)s",
     )
-    from realtime import PipelineError
-
     try:
         if is_batch:
             return _batch(args)
         return _demo(args) if args.demo else _run(args)
-    except (PipelineError, UsageError) as err:
+    except LowlightError as err:
         if args.debug:
             logger.exception("failed")
         _fail(str(err))

@@ -4,7 +4,7 @@
 
 Timed as ``calibrate.tune.candidate_latency`` does: on CUDA, ``estimate`` + ``render`` on a
 tensor already on the device (synchronised; no decode, transfer or encode); on CPU, one
-uint8 frame in and out through ``realtime.InferenceEngine``, which is how the pipeline runs
+uint8 frame in and out through ``realtime.create_engine``, which is how the pipeline runs
 it there (for ``lite``: numba box statistics, the network, the fused up-sample-and-apply
 kernel). Models without shipped weights are measured randomly initialised (latency does not
 depend on the weights' values). On a CPU machine only the "cpu" backend runs; on a GPU every
@@ -24,8 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import models  # noqa: E402
-from calibrate.backends import BACKENDS, BackendUnavailable, build_backend  # noqa: E402
-from calibrate.tune import apply_model_options, base_models, candidate_latency, parse_resolution  # noqa: E402
+from realtime.backends import BACKENDS, BackendUnavailable, build_backend  # noqa: E402
+from calibrate.tune import base_models, candidate_latency, parse_resolution  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, base, manifest in base_models(args.models or models.list_models()):
         variants = [{"scale": s} for s in args.lite_scales] if name == "lite" else [{}]
         for opts in variants:
-            model = apply_model_options(name, base, opts)
+            model = models.with_config(name, base, **opts)
             for res in args.resolutions:
                 w, h = parse_resolution(res)
                 for backend in backends:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import models  # noqa: E402
 from dark_video import label_strip  # noqa: E402
 from peers import load_sci, load_zero_dce_pp, run_peer  # noqa: E402
-from realtime import InferenceEngine  # noqa: E402
+from realtime import create_engine  # noqa: E402
 from realtime.frame import Frame  # noqa: E402
 
 CLIPS = {"night_driving_dark_360p.mp4": (300, 700), "night_ir_surveillance.mp4": (300,)}
@@ -38,7 +38,7 @@ def _frames(path: Path, last: int):
 
 def strips(frames, picks, width):
     lite, _ = models.load_pretrained("lite", torch.device("cpu"))
-    eng = InferenceEngine(lite, "lite", torch.device("cpu"))
+    eng = create_engine(lite, "lite", torch.device("cpu"))
     sci, zdce = load_sci(), load_zero_dce_pp()
     out = []
     for i, img in frames:
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
             rows += strips(frames, {15}, args.width)
             if mean == 125:
                 lite, _ = models.load_pretrained("lite", torch.device("cpu"))
-                eng = InferenceEngine(lite, "lite", torch.device("cpu"))
+                eng = create_engine(lite, "lite", torch.device("cpu"))
                 diffs = [np.abs(eng.process(Frame(image=im, index=i))[0].result.astype(np.float32) - im).mean()
                          for i, im in frames]
                 print(f"well exposed (input mean {np.mean([im.mean() for _, im in frames]):.1f}): "

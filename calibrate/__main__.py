@@ -8,8 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from .backends import BACKENDS
-from .errors import CalibrateError
+from models.errors import LowlightError
+from realtime.backends import BACKENDS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(profile, indent=2, allow_nan=True) + "\n")
         tmp.replace(out)
-    except (CalibrateError, ValueError, OSError) as err:
+    except LowlightError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:  # torch errors (out of memory, bad device string) end here

@@ -1,24 +1,13 @@
-"""Typed errors of the calibrate package (each also inherits the fitting builtin)."""
+"""Typed errors of the calibrate package (tuning); the backend errors it meets are the
+runtime's (:mod:`realtime.errors`), all under :class:`models.errors.LowlightError`."""
 from __future__ import annotations
 
-__all__ = ["CalibrateError", "BackendUnavailable", "ValidationFailed", "CalibrationError", "ExportError"]
+from models.errors import LowlightError
+
+__all__ = ["CalibrateError"]
 
 
-class CalibrateError(Exception):
-    """Base class of every error raised by ``calibrate``."""
+class CalibrateError(LowlightError, RuntimeError):
+    """No candidate configuration could be built, validated or measured."""
 
-
-class BackendUnavailable(CalibrateError, RuntimeError):
-    """A backend cannot be built here; the message is a one-line reason."""
-
-
-class ValidationFailed(CalibrateError, RuntimeError):
-    """A backend's output is too far from eager FP32 (see :mod:`calibrate.thresholds`)."""
-
-
-class CalibrationError(CalibrateError, ValueError):
-    """A calibration profile (``profile.json``) is missing, malformed or does not fit."""
-
-
-class ExportError(CalibrateError, RuntimeError):
-    """``torch.export`` of a model failed or produced a graph TensorRT cannot take."""
+    exit_code = 2

@@ -1,17 +1,10 @@
-"""Every acceptance threshold of the calibrate package, in one place."""
+"""The tuner's settings, in one place (a backend's accuracy thresholds are the runtime's:
+:mod:`realtime.backends.thresholds`)."""
 from __future__ import annotations
 
-#: minimum PSNR (dB) of a backend's uint8 output against eager FP32 on the same frames.
-MIN_PSNR_DB: float = 45.0
-#: largest allowed difference of any uint8 output value against eager FP32 (out of 255).
-MAX_ABS_DIFF_U8: int = 4
-#: frames used to validate a backend (LOL eval15 low images, else demo frames).
-VALIDATION_FRAMES: int = 3
 #: a configuration meets the target when this latency statistic fits in 1/fps.
 TARGET_STAT: str = "median"
 #: timed iterations per candidate by default (the CLI can change it).
 DEFAULT_ITERS: int = 20
 #: untimed warm-up calls per candidate (CUDA graphs record after a few calls).
 DEFAULT_WARMUP: int = 3
-#: warm-up calls made right after building a compiled backend.
-BUILD_WARMUP: int = 3

@@ -18,18 +18,14 @@ from torch import nn
 
 import models
 
-from .backends import BACKENDS, PROFILE_FORMAT, BackendUnavailable, CompiledModel, ValidationFailed, build_backend
+from realtime.backends import BACKENDS, PROFILE_FORMAT, BackendUnavailable, CompiledModel, ValidationFailed, build_backend
+from realtime.backends.frames import validation_frames
+from realtime.backends.thresholds import MAX_ABS_DIFF_U8, MIN_PSNR_DB, VALIDATION_FRAMES
+from realtime.backends.validate import reference_outputs, validate_backend
+from realtime.convert import to_tensor
+
 from .errors import CalibrateError
-from .frames import validation_frames
-from .thresholds import (
-    DEFAULT_ITERS,
-    DEFAULT_WARMUP,
-    MAX_ABS_DIFF_U8,
-    MIN_PSNR_DB,
-    TARGET_STAT,
-    VALIDATION_FRAMES,
-)
-from .validate import frame_to_tensor, reference_outputs, validate_backend
+from .thresholds import DEFAULT_ITERS, DEFAULT_WARMUP, TARGET_STAT
 
 logger = logging.getLogger(__name__)
 
@@ -116,15 +112,6 @@ def model_variants(name: str, resolution: tuple[int, int]) -> list[dict[str, Any
     return [{"scale": s} for s in sorted(scales)]
 
 
-def apply_model_options(name: str, model: nn.Module, options: dict[str, Any]) -> nn.Module:
-    """A model of the same weights with config fields replaced (e.g. lite's ``scale``).
-
-    Raises:
-        ValueError: a field the config does not have.
-    """
-    return models.with_config(name, model, **options) if options else model
-
-
 def backend_variants(device: torch.device, backends: Sequence[str] | None = None, cpu_compile: bool = False) -> list[tuple[str, dict]]:
     """(backend, options) pairs to try on ``device``, restricted to ``backends`` if given."""
     wanted = list(backends) if backends else list(BACKENDS)
@@ -178,24 +165,27 @@ def measure_latency(fn: Callable[[], Any], device: torch.device, iters: int, war
 def candidate_latency(cm: CompiledModel, frame: np.ndarray, iters: int, warmup: int, max_seconds: float) -> tuple[dict[str, float], str]:
     """Latency of a built backend on one uint8 RGB frame, timed the way the pipeline runs it.
 
-    On CPU the frame goes through :class:`realtime.engine.InferenceEngine` (uint8 in and
-    out; for ``lite`` the numba box-statistics and fused up-sample-and-apply kernels); on
-    CUDA the model runs on a float tensor already on the device (model only, synchronised).
+    On CPU the frame goes through the engine the pipeline would use with this very
+    backend (:func:`realtime.create_engine`: uint8 in and out; for affine-grid models
+    without compilation the numba box-statistics and fused up-sample-and-apply kernels);
+    on CUDA the backend runs on a float tensor already on the device (model only,
+    synchronised).
 
     Returns:
         (latency dict of :func:`measure_latency`, a line saying what was timed)
     """
     if cm.device.type == "cpu":
-        from realtime.engine import InferenceEngine
-        from realtime.frame import Frame
+        from realtime import Frame, create_engine
 
         h, w = cm.shape
-        scale = getattr(cm.model.cfg, "scale", "auto") if cm.model_name == "lite" else "auto"
-        engine = InferenceEngine(cm.model, cm.model_name, cm.device, backend=cm.backend, temporal_strength=0.0, lite_scale=scale)
+        # the built backend itself (its options included), no smoothing: what is timed is
+        # the per-frame work of this candidate
+        engine = create_engine(cm.model, cm.model_name, cm.device, backend=cm, temporal_strength=0.0)
         engine.prepare(h, w)
         item = Frame(index=0, image=np.ascontiguousarray(frame))
-        return measure_latency(lambda: engine.process(item), cm.device, iters, warmup, max_seconds), "uint8 frame in/out through realtime.InferenceEngine"
-    x = frame_to_tensor(frame, cm.device, cm.dtype)
+        what = f"uint8 frame in/out through realtime's {type(engine).__name__} ({engine.path})"
+        return measure_latency(lambda: engine.process(item), cm.device, iters, warmup, max_seconds), what
+    x = to_tensor(frame, cm.device, cm.dtype)
     with torch.inference_mode():
         lat = measure_latency(lambda: cm(x), cm.device, iters, warmup, max_seconds)
     return lat, "float tensor in/out on the device (model only, synchronised)"
@@ -275,7 +265,7 @@ def tune(
     bar = tqdm(jobs, desc="calibrating", unit="cfg", disable=not progress, leave=False)
     for name, base, manifest, cand in bar:
         bar.set_postfix_str(cand.label)
-        model = apply_model_options(name, base, cand.model_options)
+        model = models.with_config(name, base, **cand.model_options)
         row: dict[str, Any] = {
             "label": cand.label,
             "model": cand.model,
@@ -346,7 +336,7 @@ def tune(
             "result": best.get("validation"),
         },
         "device": _device_info(dev),
-        "measurement": {"iters": iters, "warmup": warmup, "max_seconds": max_seconds, "scope": "model only: estimate + render on a device tensor"},
+        "measurement": {"iters": iters, "warmup": warmup, "max_seconds": max_seconds, "scope": best.get("timed")},
         "candidates": results,
     }
 
@@ -363,5 +353,5 @@ def model_from_profile(profile: dict, device: torch.device | str = "cpu") -> tup
     """
     name = profile["model"]
     (_, base, manifest), = base_models([name])
-    model = apply_model_options(name, base, dict(profile.get("model_options") or {}))
+    model = models.with_config(name, base, **dict(profile.get("model_options") or {}))
     return model.to(torch.device(device)), name, manifest is None

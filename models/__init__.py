@@ -5,6 +5,7 @@
     ['blnet', 'lite', 'sri']
 """
 from ._base import EnhancementModel
+from .errors import LowlightError
 from ._layers import pad_to_multiple
 from ._registry import ModelEntry, config_from_dict, create_model, get_entry, list_models, register_model, with_config
 from . import blnet as _blnet  # noqa: F401  (registers "blnet")
@@ -25,6 +26,7 @@ from .sri import SRIConfig, SRINet
 
 __all__ = [
     "EnhancementModel",
+    "LowlightError",
     "ModelEntry",
     "register_model",
     "create_model",

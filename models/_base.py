@@ -14,6 +14,20 @@ exposure of the input is given by ``illum_exposure`` (e): a uniform change of in
 exposure by k scales ``illum`` by about k**e when the network tracks it. The temporal
 smoother divides by (frame exposure)**e before averaging and multiplies back after,
 so averaging never fights a real exposure change.
+
+What the runtime needs to know about a model, the model declares (the engine never
+tests a model's name):
+
+* ``sized_for(height, width)``: the model to run on frames of that size (the same
+  weights; a model whose settings follow the frame size returns a re-configured copy);
+* ``affine_grid``: the model can run as an affine grid. It then also provides
+  ``grid_cell`` (side of a grid cell in pixels), ``estimate_from_stats(mean, m1, m2)``
+  (``estimate`` from the per-cell box means of RGB, luma and luma**2 of the frame padded
+  to ``pad_multiple``; ``aux`` holds the detail weight and the cells' mean RGB, ``illum``
+  the colour gain) and ``grid_coefficients(aux, illum, strength)`` (per-cell affine
+  coefficients P, Q with ``out = P * x + Q``, bilinearly up-sampled). The CPU runtime
+  then never builds a full-resolution tensor: numba kernels compute the statistics
+  from the uint8 frame and apply the coefficients in one pass.
 """
 from __future__ import annotations
 
@@ -28,6 +42,13 @@ class EnhancementModel(nn.Module):
     illum_exposure: int = 0
     #: H and W of the network input are padded to a multiple of this.
     pad_multiple: int = 1
+    #: the model can run as an affine grid (see the module docstring).
+    affine_grid: bool = False
+
+    def sized_for(self, height: int, width: int) -> "EnhancementModel":
+        """The model to run on frames of (height, width): itself unless its settings follow
+        the frame size."""
+        return self
 
     def estimate(self, x: Tensor) -> tuple[Tensor | None, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

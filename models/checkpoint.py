@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import LowlightError
 from ._registry import config_from_dict, create_model, get_entry
 
 __all__ = [
@@ -33,8 +34,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LowlightError, ValueError):
     """A checkpoint is missing, corrupt, or does not match its manifest."""
+
+    exit_code = 2
 
 
 def sha256_file(path: str | os.PathLike) -> str:

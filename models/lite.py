@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ._base import EnhancementModel
 from ._layers import UNet, luminance, pad_to_multiple
-from ._registry import register_model
+from ._registry import register_model, with_config
 
 __all__ = ["LiteConfig", "LiteNet", "lite", "lite_coefficients", "grid_scale", "GRID_ROWS"]
 
@@ -40,6 +40,7 @@ class LiteConfig:
 
 class LiteNet(EnhancementModel):
     illum_exposure = 1  # G is a gain applied to the input
+    affine_grid = True
 
     def __init__(self, cfg: LiteConfig):
         super().__init__()
@@ -49,6 +50,20 @@ class LiteNet(EnhancementModel):
         with torch.no_grad():
             self.net.head.weight.mul_(0.1)
             self.net.head.bias.zero_()
+
+    @property
+    def grid_cell(self) -> int:
+        """Side of a grid cell in pixels (the config's ``scale``)."""
+        return self.cfg.scale
+
+    def sized_for(self, height: int, width: int) -> "LiteNet":
+        """The same weights with the grid scale of :func:`grid_scale` for this frame size."""
+        s = grid_scale(height, width)
+        return self if s == self.cfg.scale else with_config("lite", self, scale=s)
+
+    def grid_coefficients(self, aux: Tensor, gain: Tensor, strength: float = 1.0) -> Tensor:
+        """Per-cell affine coefficients (:func:`lite_coefficients`)."""
+        return lite_coefficients(aux, gain, strength)
 
     def box_stats(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Padded frame -> per-cell box means of RGB (N,3,h,w), luma (N,1,h,w) and luma^2 (N,1,h,w).

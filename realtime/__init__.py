@@ -1,10 +1,14 @@
 """Real-time capture -> infer -> encode pipeline (CPU and CUDA).
 
-    >>> from realtime import VideoFileSource, InferenceEngine, VideoFileSink, Pipeline
+    >>> from realtime import VideoFileSource, create_engine, VideoFileSink, Pipeline
 """
-from .engine import InferenceEngine, select_backend_for
+from .engine import InferenceEngine, create_engine, select_backend_for
 from .errors import (
     BackendUnavailableError,
+    CalibrationError,
+    ExportError,
+    LowlightError,
+    ValidationFailed,
     EngineError,
     FrameFormatError,
     OutputExistsError,
@@ -22,6 +26,7 @@ from .sources import IMAGE_EXTENSIONS, ImageSource, VideoFileSource, WebcamSourc
 
 __all__ = [
     "InferenceEngine",
+    "create_engine",
     "select_backend_for",
     "PipelineError",
     "SourceError",
@@ -31,6 +36,10 @@ __all__ = [
     "OutputWriteError",
     "EngineError",
     "BackendUnavailableError",
+    "ValidationFailed",
+    "CalibrationError",
+    "ExportError",
+    "LowlightError",
     "StageError",
     "Frame",
     "Passthrough",

@@ -32,8 +32,11 @@ __all__ = [
     "CAMERA_PRESETS",
     "srgb_to_linear",
     "linear_to_srgb",
+    "noise_std",
     "exposure_for_mean",
+    "expose",
     "degrade_frame",
+    "pattern_frames",
     "write_dark_clip",
 ]
 
@@ -53,7 +56,14 @@ class SensorNoise:
 
     def std(self, x: np.ndarray | float) -> np.ndarray | float:
         """Noise standard deviation (linear) at exposed linear signal ``x``."""
-        return np.sqrt(self.shot * np.maximum(x, 0.0) + self.read**2)
+        return noise_std(np.maximum(x, 0.0), self.shot, self.read)
+
+
+def noise_std(x, shot, read):
+    """Poisson-Gaussian noise std ``sqrt(shot * x + read**2)`` at exposed linear signal
+    ``x`` >= 0; numpy arrays and torch tensors alike (``shot`` and ``read`` may be arrays
+    that broadcast, e.g. one per training sample)."""
+    return (shot * x + read**2) ** 0.5
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,28 @@ def _camera(v8: np.ndarray, cam: CameraPipeline) -> np.ndarray:
     return v8
 
 
+def expose(
+    x: np.ndarray,
+    noise: SensorNoise | None,
+    rng: np.random.Generator,
+    camera: CameraPipeline | None = None,
+) -> np.ndarray:
+    """Steps 3 to 5: exposed linear light (H, W, 3) float32 -> a dark uint8 RGB frame.
+
+    Args:
+        x: linear light after the exposure, in [0, 1].
+        noise: sensor noise (None: noise-free).
+        rng: source of the noise; draw a fresh frame by calling again.
+        camera: optional camera processing (denoise + black clipping).
+    """
+    if noise is not None:
+        x = x + noise.std(x).astype(np.float32) * rng.standard_normal(x.shape, dtype=np.float32)
+    v8 = linear_to_srgb(x) * np.float32(255.0)
+    if camera is not None:
+        v8 = _camera(v8, camera)
+    return np.clip(np.rint(v8), 0, 255).astype(np.uint8)
+
+
 def degrade_frame(
     ref: np.ndarray,
     exposure: float,
@@ -165,13 +197,26 @@ def degrade_frame(
         camera: optional camera processing (denoise + black clipping).
     """
     _check_ref(ref)
-    x = srgb_to_linear(ref / np.float32(255.0)) * np.float32(exposure)
-    if noise is not None:
-        x = x + noise.std(x).astype(np.float32) * rng.standard_normal(x.shape, dtype=np.float32)
-    v8 = linear_to_srgb(x) * np.float32(255.0)
-    if camera is not None:
-        v8 = _camera(v8, camera)
-    return np.clip(np.rint(v8), 0, 255).astype(np.uint8)
+    return expose(srgb_to_linear(ref / np.float32(255.0)) * np.float32(exposure), noise, rng, camera)
+
+
+def pattern_frames(n: int, width: int, height: int, seed: int = 0, level: float = 0.12,
+                   noise: SensorNoise | None = NOISE_PRESETS["webcam"]):
+    """Yield ``n`` dark uint8 RGB frames of a moving test pattern (gradients and a moving
+    square, no data needed): the pattern (sRGB values up to about ``2 * level``) taken to
+    linear light, then :func:`expose` (fresh sensor noise in every frame, sRGB, 8 bits)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    s = max(2, height // 6)
+    for i in range(n):
+        t = i / max(1, n)
+        r = 0.5 + 0.5 * np.sin(xx / max(8, width / 6) + 6.28 * t)
+        g = 0.5 + 0.5 * np.cos(yy / max(6, height / 5) - 6.28 * t)
+        b = ((xx + yy + i * 4) % max(16, width // 4)) / max(16, width // 4)
+        v = np.stack([r, g, b], axis=-1) * np.float32(level)
+        cx, cy = int((0.2 + 0.6 * t) * width), height // 2
+        v[max(0, cy - s): cy + s, max(0, cx - s): cx + s] += np.float32(level)
+        yield expose(srgb_to_linear(v), noise, rng)
 
 
 def write_dark_clip(
@@ -190,7 +235,7 @@ def write_dark_clip(
     Every frame gets fresh noise from ``np.random.default_rng(seed)``; the same seed and
     references give the same frames (and the same file). Returns the path.
     """
-    from realtime.synthetic import write_clip
+    from .synthetic import write_clip
 
     refs = list(refs)
     if not refs:

@@ -1,7 +1,8 @@
 """A short dark, noisy clip built from public-domain images shipped with scikit-image.
 
-``make_demo_clip`` darkens ``skimage.data`` photographs in linear light, adds
-Poisson-Gaussian sensor noise and a slow pan/zoom, and encodes them (H.264) with a
+``make_demo_clip`` darkens ``skimage.data`` photographs in linear light with a slow
+pan/zoom and exposes them as a camera does (:func:`realtime.degrade.expose`: fresh
+Poisson-Gaussian sensor noise, sRGB, 8 bits), and encodes them (H.264) with a
 quiet AAC tone, so a fresh machine can run the whole pipeline without any data.
 """
 from __future__ import annotations
@@ -13,23 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .synthetic import write_clip
+from .degrade import SensorNoise, expose, srgb_to_linear
 
-__all__ = ["make_demo_clip", "DEMO_IMAGES"]
+__all__ = ["make_demo_clip", "demo_images", "DEMO_IMAGES"]
 
 DEMO_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
 
 
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-
-
-def _load_images() -> list[np.ndarray]:
+def demo_images() -> list[np.ndarray]:
+    """The ``DEMO_IMAGES`` photos bundled with scikit-image, uint8 RGB (no download)."""
     from skimage import data
 
     out = []
@@ -71,15 +64,18 @@ def make_demo_clip(
         path: output file (.mp4 or .mkv).
         seconds, fps, size: length, frame rate and (width, height).
         darken: range of the linear-light exposure factor (one per image segment).
-        photons: photon count at full scale (lower = more shot noise).
+        photons: photo-electrons at full scale (lower = more shot noise).
         read_noise: standard deviation of the Gaussian read noise (linear units).
         audio: add a quiet 440 Hz AAC tone (to exercise audio passthrough).
         crf, preset: libx264 settings.
         seed: noise seed.
     """
+    from .synthetic import write_clip  # PyAV, only needed here
+
     rng = np.random.default_rng(seed)
     w, h = size
-    images = [_srgb_to_linear(im.astype(np.float32) / 255.0).astype(np.float32) for im in _load_images()]
+    images = [srgb_to_linear(im / np.float32(255.0)) for im in demo_images()]
+    noise = SensorNoise(shot=1.0 / photons, read=read_noise)
     n = max(1, round(seconds * fps))
     per = math.ceil(n / len(images))
     gains = np.linspace(darken[0], darken[1], len(images))
@@ -90,10 +86,7 @@ def make_demo_clip(
         for i in range(n):
             seg = min(i // per, len(images) - 1)
             t = (i - seg * per) / max(1, per - 1)
-            lin = _pan_zoom(images[seg], w, h, t) * gains[seg]
-            noisy = rng.poisson(lin * photons).astype(np.float32) / photons
-            noisy += rng.normal(0.0, read_noise, noisy.shape).astype(np.float32)
-            yield (_linear_to_srgb(noisy) * 255.0 + 0.5).astype(np.uint8)
+            yield expose(_pan_zoom(images[seg], w, h, t) * np.float32(gains[seg]), noise, rng)
 
     write_clip(path, n, (w, h), fps, audio="aac" if audio else None, options={"crf": str(crf), "preset": preset}, frames=frames())
     return path

@@ -6,7 +6,10 @@ bad usage or unusable input/output, 1 for failures while running.
 """
 from __future__ import annotations
 
+from models.errors import LowlightError
+
 __all__ = [
+    "LowlightError",
     "PipelineError",
     "SourceError",
     "FrameFormatError",
@@ -15,12 +18,15 @@ __all__ = [
     "OutputWriteError",
     "EngineError",
     "BackendUnavailableError",
+    "ValidationFailed",
+    "CalibrationError",
+    "ExportError",
     "StageError",
 ]
 
 
-class PipelineError(Exception):
-    """Base class of all pipeline errors."""
+class PipelineError(LowlightError):
+    """Base class of all errors of the runtime (engine, backends, sources, sinks, pipeline)."""
 
     exit_code: int = 1
 
@@ -61,9 +67,25 @@ class EngineError(PipelineError, RuntimeError):
 
 
 class BackendUnavailableError(EngineError):
-    """The requested inference backend cannot be used here (a usage error)."""
+    """The requested inference backend cannot be used here (a usage error); the message
+    is a one-line reason."""
 
     exit_code = 2
+
+
+class ValidationFailed(BackendUnavailableError):
+    """A backend's output is too far from eager FP32 (see
+    :mod:`realtime.backends.thresholds`): it cannot be used here."""
+
+
+class CalibrationError(PipelineError, ValueError):
+    """A calibration profile (``profile.json``) is missing, malformed or does not fit."""
+
+    exit_code = 2
+
+
+class ExportError(EngineError):
+    """``torch.export`` of a model failed or produced a graph TensorRT cannot take."""
 
 
 class StageError(PipelineError, RuntimeError):

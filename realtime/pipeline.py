@@ -115,7 +115,9 @@ class Pipeline:
 
     Args:
         source: a realtime.sources source (``frames(stop)``, ``live``).
-        engine: a realtime.engine.InferenceEngine (``process``, ``flush``).
+        engine: a :class:`realtime.engine.InferenceEngine` (``process``, ``flush``,
+            ``reserve_outputs``: the pipeline tells it how many results its queues can
+            hold, so that no output buffer is reused while a result waits downstream).
         sink: a realtime.sinks sink (``write``, ``write_packet``, ``close``).
         live: drop stale frames (default: ``source.live``).
         queue_size: capacity of the queues in file mode.
@@ -133,6 +135,7 @@ class Pipeline:
         else:
             self.q_in = StageQueue(queue_size)
             self.q_out = StageQueue(queue_size)
+        self.engine.reserve_outputs(self.queue_capacity(self.live, queue_size) + 1)
         self.on_tick = on_tick
         self.profiler = Profiler()
         self.frames_out = 0

@@ -1,4 +1,5 @@
-"""Synthetic test and benchmark clips (dark, noisy, moving content), written with PyAV."""
+"""Writing synthetic test and benchmark clips with PyAV (the frames come from
+:mod:`realtime.degrade`, the one dark-video synthesiser)."""
 from __future__ import annotations
 
 import os
@@ -12,26 +13,12 @@ import numpy as np
 __all__ = ["write_clip", "dark_frames"]
 
 
-def dark_frames(n: int, width: int, height: int, seed: int = 0, level: float = 0.12, noise: float = 6.0):
-    """Yield ``n`` dark RGB uint8 frames: moving gradients and shapes plus noise.
+def dark_frames(n: int, width: int, height: int, seed: int = 0, level: float = 0.12):
+    """``n`` dark RGB uint8 frames of a moving test pattern with fresh sensor noise
+    (:func:`realtime.degrade.pattern_frames`)."""
+    from .degrade import pattern_frames
 
-    Noise is drawn from a fixed pool of pre-computed fields, so generating a long
-    720p clip stays cheap.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    pool = [rng.normal(0.0, noise, (height, width, 3)).astype(np.float32) for _ in range(4)]
-    for i in range(n):
-        t = i / max(1, n)
-        r = 0.5 + 0.5 * np.sin(xx / max(8, width / 6) + 6.28 * t)
-        g = 0.5 + 0.5 * np.cos(yy / max(6, height / 5) - 6.28 * t)
-        b = ((xx + yy + i * 4) % max(16, width // 4)) / max(16, width // 4)
-        img = np.stack([r, g, b], axis=-1) * (255.0 * level)
-        cx, cy = int((0.2 + 0.6 * t) * width), height // 2
-        s = max(2, height // 6)
-        img[max(0, cy - s): cy + s, max(0, cx - s): cx + s] += 255.0 * level
-        img += pool[i % len(pool)]
-        yield np.clip(img, 0, 255).astype(np.uint8)
+    return pattern_frames(n, width, height, seed, level)
 
 
 def write_clip(

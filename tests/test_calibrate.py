@@ -23,10 +23,10 @@ from calibrate import (
     validation_frames,
 )
 from calibrate.__main__ import main as cli_main
-from calibrate.export import FullModule
-from calibrate.thresholds import MAX_ABS_DIFF_U8, MIN_PSNR_DB
+from realtime.backends.export import FullModule
+from realtime.backends.thresholds import MAX_ABS_DIFF_U8, MIN_PSNR_DB
 from calibrate.tune import model_from_profile, model_variants, parse_resolution
-from calibrate.validate import compare_uint8, validate_backend
+from realtime.backends.validate import compare_uint8, validate_backend
 
 CPU = torch.device("cpu")
 
@@ -80,7 +80,7 @@ def test_unknown_backend_and_bad_shape_are_value_errors():
 
 def test_auto_selection_on_cpu_explains_every_backend(caplog):
     model = _small("lite")
-    with caplog.at_level(logging.INFO, logger="calibrate.backends"):
+    with caplog.at_level(logging.INFO, logger="realtime.backends"):
         cm = select_backend(model, "lite", CPU, (32, 48))
     assert cm.backend == "cpu"
     for b in BACKENDS[:-1]:
@@ -99,7 +99,7 @@ def test_explicit_preference_that_cannot_run_raises():
 def test_calibration_profile_drives_selection(caplog):
     model = _small("sri")
     profile = {"model": "sri", "backend": "cpu", "resolution": [48, 32], "model_options": {}}
-    with caplog.at_level(logging.INFO, logger="calibrate.backends"):
+    with caplog.at_level(logging.INFO, logger="realtime.backends"):
         cm = select_backend(model, "sri", CPU, (32, 48), calibration=profile)
     assert cm.backend == "cpu" and "calibration profile" in cm.reason
     with pytest.raises(CalibrationError, match="for model 'lite'"):
@@ -288,7 +288,7 @@ def test_compile_backend_outputs_survive_the_next_call(name):
 @pytest.mark.needs_cuda
 def test_auto_on_cuda_picks_a_gpu_backend(caplog):
     model = models.create_model("lite").eval()
-    with caplog.at_level(logging.INFO, logger="calibrate.backends"):
+    with caplog.at_level(logging.INFO, logger="realtime.backends"):
         cm = select_backend(model, "lite", torch.device("cuda"), (72, 128))
     assert cm.backend in ("tensorrt", "compile", "cuda")
     assert "backend tensorrt" in caplog.text

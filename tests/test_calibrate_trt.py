@@ -11,9 +11,9 @@ from torch import nn
 
 import models
 from calibrate import BackendUnavailable, build_backend
-from calibrate.export import export_model, export_parts
-from calibrate.trt import engine_cache_dir, engine_cache_key, model_checksum, parse_version, trt_compile_settings
-from calibrate.trt_ops import CONVERTED_OPS, TRT_OPS_VERSION, check_graph
+from realtime.backends.export import export_model, export_parts
+from realtime.backends.tensorrt import engine_cache_dir, engine_cache_key, model_checksum, parse_version, trt_compile_settings
+from realtime.backends.trt_ops import CONVERTED_OPS, TRT_OPS_VERSION, check_graph
 
 HAVE_TRT = importlib.util.find_spec("torch_tensorrt") is not None
 needs_trt = pytest.mark.skipif(not HAVE_TRT, reason="torch_tensorrt is not installed (TensorRT cannot be installed here)")
@@ -181,8 +181,8 @@ def test_tensorrt_backend_says_why_it_is_unavailable():
 @pytest.mark.needs_cuda
 @pytest.mark.parametrize("name", ["lite", "sri"])
 def test_tensorrt_engine_builds_validates_and_is_cached(name, tmp_path, caplog):
-    from calibrate.frames import demo_frames
-    from calibrate.validate import validate_backend
+    from realtime.backends.frames import demo_frames
+    from realtime.backends.validate import validate_backend
 
     model = models.create_model(name).eval()
     dev = torch.device("cuda")

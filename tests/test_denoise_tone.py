@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import models
-from realtime import InferenceEngine
+from realtime import InferenceEngine, create_engine
 from realtime.denoise import DenoiseConfig, TemporalDenoiser, TorchTemporalDenoiser, noise_model
 from realtime.frame import Frame
 from realtime.tone import ToneConfig, bypass_weight, exposure_target, policy_coefficients
@@ -122,7 +122,7 @@ def test_exposure_brightens_a_dark_frame():
 
 def _lite_engine(**kw) -> InferenceEngine:
     model = models.create_model("lite").eval()
-    return InferenceEngine(model, "lite", torch.device("cpu"), **kw)
+    return create_engine(model, "lite", torch.device("cpu"), **kw)
 
 
 def test_engine_bypasses_a_well_exposed_clip():

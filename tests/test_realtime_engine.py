@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import models
-from realtime import EngineError, Frame, InferenceEngine
+from realtime import EngineError, Frame, create_engine
 
 # the network path as the model computes it: no input denoising, no exposure policy
 RAW = dict(denoise=0.0, tone=None)
@@ -25,10 +25,15 @@ def _reference(model, img: np.ndarray) -> np.ndarray:
     return (y[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
 
 
+def _fixed(name: str) -> dict:
+    """lite at grid scale 4 for every frame size; the others as they are."""
+    return {"scale": 4} if name == "lite" else {}
+
+
 @pytest.mark.parametrize("name", ["lite", "sri"])
 def test_engine_matches_model_forward(name):
     model = models.create_model(name).eval()
-    eng = InferenceEngine(model, name, torch.device("cpu"), backend="cpu", temporal_strength=0.0, **RAW, lite_scale=4)
+    eng = create_engine(model, name, torch.device("cpu"), backend="cpu", temporal_strength=0.0, **RAW, model_options=_fixed(name))
     for i, img in enumerate(_frames(3, 50, 70)):  # odd-ish size: padding inside the model
         out = eng.process(Frame(img, i))
         assert len(out) == 1 and out[0].result.shape == img.shape and out[0].result.dtype == np.uint8
@@ -39,13 +44,13 @@ def test_engine_matches_model_forward(name):
 
 def test_lite_grid_scale_follows_the_frame_size():
     model = models.create_model("lite").eval()
-    eng = InferenceEngine(model, "lite", torch.device("cpu"), backend="cpu", temporal_strength=0.0, **RAW)
+    eng = create_engine(model, "lite", torch.device("cpu"), backend="cpu", temporal_strength=0.0, **RAW)
     img = _frames(1, 200, 300)[0]
     out = eng.process(Frame(img, 0))[0].result
     assert eng.describe()["model_config"]["scale"] == models.grid_scale(200, 300) == 2
     ref = _reference(models.with_config("lite", model, scale=2), img)
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 2
-    fixed = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW, lite_scale=4)
+    fixed = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW, model_options={"scale": 4})
     fixed.process(Frame(img, 0))
     assert fixed.describe()["model_config"]["scale"] == 4
 
@@ -53,8 +58,8 @@ def test_lite_grid_scale_follows_the_frame_size():
 def test_bgr_frames_give_the_rgb_result():
     model = models.create_model("lite").eval()
     img = _frames(1)[0]
-    a = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(Frame(img, 0))[0].result.copy()
-    b = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(
+    a = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(Frame(img, 0))[0].result.copy()
+    b = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(
         Frame(np.ascontiguousarray(img[..., ::-1]), 0, color="bgr"))[0].result
     assert np.array_equal(a, b)
 
@@ -62,9 +67,9 @@ def test_bgr_frames_give_the_rgb_result():
 def test_smoothing_restarts_on_a_new_segment():
     model = models.create_model("lite").eval()
     bright, dark = _frames(1, level=200, seed=1)[0], _frames(1, level=30, seed=2)[0]
-    fresh = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.95, **RAW)
+    fresh = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.95, **RAW)
     expect = fresh.process(Frame(dark, 0, reset=True))[0].result.copy()
-    eng = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.95, **RAW)
+    eng = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.95, **RAW)
     for i in range(5):
         eng.process(Frame(bright, i, reset=i == 0))
     eng.process(Frame(dark, 5))
@@ -80,13 +85,13 @@ def test_smoothing_restarts_on_a_new_segment():
 
 def test_output_ring_is_reused_not_reallocated():
     model = models.create_model("lite").eval()
-    eng = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW, out_ring=3)
+    eng = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW, out_ring=3)
     ptrs = [eng.process(Frame(img, i))[0].result.ctypes.data for i, img in enumerate(_frames(7))]
     assert len(set(ptrs)) == 3 and ptrs[0] == ptrs[3] == ptrs[6]
 
 
 def test_bad_frame_is_a_typed_error():
-    eng = InferenceEngine(models.create_model("lite").eval(), "lite", torch.device("cpu"))
+    eng = create_engine(models.create_model("lite").eval(), "lite", torch.device("cpu"))
     with pytest.raises(EngineError, match="uint8"):
         eng.process(Frame(np.zeros((8, 8), np.float32), 0))
 
@@ -95,10 +100,10 @@ def test_bad_frame_is_a_typed_error():
 def test_cuda_ring_matches_cpu_and_keeps_order():
     dev = torch.device("cuda")
     model = models.create_model("lite").eval()
-    ref = InferenceEngine(model, "lite", torch.device("cpu"), backend="cpu", temporal_strength=0.0, **RAW)
+    ref = create_engine(model, "lite", torch.device("cpu"), backend="cpu", temporal_strength=0.0, **RAW)
     frames = _frames(7)
     want = [ref.process(Frame(img, i))[0].result.copy() for i, img in enumerate(frames)]
-    eng = InferenceEngine(models.create_model("lite").eval().to(dev).requires_grad_(False), "lite", dev,
+    eng = create_engine(models.create_model("lite").eval().to(dev).requires_grad_(False), "lite", dev,
                           backend="cuda", temporal_strength=0.0, **RAW, cuda_slots=3)
     eng.model.load_state_dict(model.state_dict())
     got = []
@@ -141,9 +146,9 @@ def test_i420_frames_give_the_rgb_result():
     rgb = _smooth_rgb()
     yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
     model = models.create_model("lite").eval()
-    a = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(
+    a = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(
         Frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), 0))[0].result.copy()
-    f = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(Frame(yuv, 0, color="yuv420p"))[0]
+    f = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(Frame(yuv, 0, color="yuv420p"))[0]
     assert f.size == (48, 64) and np.array_equal(f.result_rgb(), a)
 
 
@@ -155,9 +160,9 @@ def test_cuda_i420_in_and_out():
     model = models.create_model("lite").eval()
     rgb = _smooth_rgb()
     yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
-    want = InferenceEngine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(
+    want = create_engine(model, "lite", torch.device("cpu"), temporal_strength=0.0, **RAW).process(
         Frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), 0))[0].result.copy()
-    eng = InferenceEngine(model.to(dev), "lite", dev, backend="cuda", temporal_strength=0.0, **RAW, cuda_output="yuv420p")
+    eng = create_engine(model.to(dev), "lite", dev, backend="cuda", temporal_strength=0.0, **RAW, cuda_output="yuv420p")
     got = eng.process(Frame(yuv, 0, color="yuv420p")) + eng.flush()
     assert len(got) == 1 and got[0].result_color == "yuv420p" and got[0].result.shape == (72, 64)
     assert np.abs(got[0].result_rgb().astype(int) - want.astype(int)).mean() < 3
@@ -167,8 +172,8 @@ def test_cuda_i420_in_and_out():
 def test_strength_blends_enhancement_with_the_input(name):
     model = models.create_model(name).eval()
     img = _frames(1, 48, 64)[0]
-    full = InferenceEngine(model, name, torch.device("cpu"), temporal_strength=0.0, **RAW, lite_scale=4).process(Frame(img, 0))[0].result.copy()
-    half = InferenceEngine(model, name, torch.device("cpu"), temporal_strength=0.0, **RAW, lite_scale=4, strength=0.5).process(Frame(img, 0))[0].result
+    full = create_engine(model, name, torch.device("cpu"), temporal_strength=0.0, **RAW, model_options=_fixed(name)).process(Frame(img, 0))[0].result.copy()
+    half = create_engine(model, name, torch.device("cpu"), temporal_strength=0.0, **RAW, model_options=_fixed(name), strength=0.5).process(Frame(img, 0))[0].result
     expected = (img.astype(float) + full.astype(float)) / 2
     assert np.abs(half.astype(float) - expected).max() <= 1.5
     assert np.abs(half.astype(int) - full.astype(int)).max() > 5  # the blend did something
@@ -178,4 +183,4 @@ def test_strength_out_of_range_is_refused():
     from realtime.errors import EngineError
 
     with pytest.raises(EngineError, match="strength"):
-        InferenceEngine(models.create_model("lite"), "lite", torch.device("cpu"), strength=0.0)
+        create_engine(models.create_model("lite"), "lite", torch.device("cpu"), strength=0.0)

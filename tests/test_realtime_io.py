@@ -16,6 +16,7 @@ from realtime import (
     ImageFolderSink,
     ImageSource,
     InferenceEngine,
+    create_engine,
     NullSink,
     Pipeline,
     SourceError,
@@ -31,8 +32,8 @@ def _sha(p: Path) -> str:
 
 def _engine(name: str = "lite", strength: float = 0.8) -> InferenceEngine:
     torch.manual_seed(0)
-    return InferenceEngine(models.create_model(name).eval(), name, torch.device("cpu"), backend="cpu",
-                           temporal_strength=strength, out_ring=Pipeline.queue_capacity(False) + 1)
+    return create_engine(models.create_model(name).eval(), name, torch.device("cpu"), backend="cpu",
+                           temporal_strength=strength)
 
 
 def _enhance(src_path: Path, out_path: Path, name: str = "lite") -> tuple:

@@ -46,6 +46,9 @@ class FakeEngine:
     def flush(self):
         return []
 
+    def reserve_outputs(self, n):
+        pass  # returns the input frames themselves: no buffers to keep
+
 
 class ListSink:
     def __init__(self):

@@ -11,27 +11,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import ValidationFailed
+from ..convert import to_tensor, to_uint8
+from ..errors import ValidationFailed
 from .thresholds import MAX_ABS_DIFF_U8, MIN_PSNR_DB
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["frame_to_tensor", "tensor_to_uint8", "compare_uint8", "reference_outputs", "validate_backend"]
-
-
-def frame_to_tensor(frame: np.ndarray, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """uint8 (H, W, 3) RGB -> (1, 3, H, W) in [0, 1], channels_last on the CPU."""
-    t = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).unsqueeze(0)
-    t = t.to(device=device, dtype=dtype).mul_(1.0 / 255.0)
-    if device.type == "cpu":
-        t = t.contiguous(memory_format=torch.channels_last)
-    return t
-
-
-def tensor_to_uint8(y: Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> uint8 (H, W, 3), rounded as the pipeline's output is."""
-    y = (y.detach().float()[0] * 255.0).round().clamp(0.0, 255.0).to(torch.uint8)
-    return y.permute(1, 2, 0).cpu().numpy()
+__all__ = ["compare_uint8", "reference_outputs", "validate_backend"]
 
 
 def compare_uint8(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
@@ -61,7 +47,7 @@ def reference_outputs(model: nn.Module, frames: Sequence[np.ndarray], device: to
     outs = []
     with torch.inference_mode(), _no_tf32():
         for f in frames:
-            outs.append(tensor_to_uint8(ref(frame_to_tensor(f, device, torch.float32))))
+            outs.append(to_uint8(ref(to_tensor(f, device, channels_last=device.type == "cpu")))[0])
     return outs
 
 
@@ -74,7 +60,7 @@ def validate_backend(
     min_psnr: float = MIN_PSNR_DB,
     max_abs_diff: int = MAX_ABS_DIFF_U8,
 ) -> dict:
-    """Run ``compiled`` (a :class:`~calibrate.backends.CompiledModel`) on ``frames`` and
+    """Run ``compiled`` (a :class:`~realtime.backends.CompiledModel`) on ``frames`` and
     compare its uint8 output with eager FP32 ``reference``.
 
     Args:
@@ -99,10 +85,10 @@ def validate_backend(
     refs = list(references) if references is not None else reference_outputs(reference, frames, device)
     worst_psnr, worst_diff = math.inf, 0
     for f, r in zip(frames, refs):
-        out = compiled(frame_to_tensor(f, device, dtype))
+        out = compiled(to_tensor(f, device, dtype, channels_last=device.type == "cpu"))
         if not bool(torch.isfinite(out).all()):
             raise ValidationFailed(f"{getattr(compiled, 'backend', 'backend')} produced NaN/inf values")
-        psnr, diff = compare_uint8(tensor_to_uint8(out), r)
+        psnr, diff = compare_uint8(to_uint8(out)[0], r)
         worst_psnr, worst_diff = min(worst_psnr, psnr), max(worst_diff, diff)
     name = f"{getattr(compiled, 'backend', 'backend')}/{getattr(compiled, 'model_name', '?')}"
     if worst_psnr < min_psnr or worst_diff > max_abs_diff:

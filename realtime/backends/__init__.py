@@ -4,7 +4,7 @@ Every backend wraps a model into a :class:`CompiledModel` with the model contrac
 ``estimate`` / ``render`` split, built for one static frame shape. ``select_backend``
 tries them in :data:`BACKENDS` order (or the one a calibration profile names), logs
 why each was or was not chosen, and refuses a backend whose output is too far from
-eager FP32 (:mod:`calibrate.thresholds`); nothing falls back silently.
+eager FP32 (:mod:`realtime.backends.thresholds`); nothing falls back silently.
 """
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from .errors import BackendUnavailable, CalibrationError, ValidationFailed
+from ..errors import BackendUnavailableError, CalibrationError, ValidationFailed
+
+#: the name this module has always used for the runtime's error
+BackendUnavailable = BackendUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +30,13 @@ __all__ = [
     "BACKENDS",
     "CUDA_BACKENDS",
     "BackendUnavailable",
+    "BackendUnavailableError",
     "ValidationFailed",
     "CalibrationError",
     "CompiledModel",
     "build_backend",
     "select_backend",
+    "resolve_preference",
     "load_calibration",
     "PROFILE_FORMAT",
 ]
@@ -188,7 +193,7 @@ def _build_compile(model: nn.Module, device: torch.device, shape: tuple[int, int
 
 
 def _build_tensorrt(model: nn.Module, model_name: str, device: torch.device, shape: tuple[int, int], options: dict[str, Any]) -> tuple[CompiledModel, str]:
-    from .trt import build_tensorrt, import_torch_tensorrt
+    from .tensorrt import build_tensorrt, import_torch_tensorrt
 
     import_torch_tensorrt()  # cheapest check first: most machines have no TensorRT
     _check_cuda(device)
@@ -259,6 +264,29 @@ def _validate(cm: CompiledModel, reference: nn.Module, n_frames: int) -> str:
     return f"validated on {source}: PSNR {report['psnr_db']:.1f} dB, max diff {report['max_abs_diff']}/255"
 
 
+def resolve_preference(
+    model_name: str, shape: tuple[int, int], preference: str = "auto", calibration: dict | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The backend to build and its options: ``preference`` with no options, or what a
+    calibration profile names (the profile wins).
+
+    Raises:
+        CalibrationError: the profile is for another model.
+    """
+    if calibration is None:
+        return preference, {}
+    if calibration.get("model") != model_name:
+        raise CalibrationError(f"calibration profile is for model {calibration.get('model')!r}, not {model_name!r}")
+    w, h = calibration["resolution"]
+    if (h, w) != tuple(shape):
+        logger.warning(
+            "calibration profile was measured at %dx%d, frames are %dx%d: its latency figures do not apply",
+            w, h, shape[1], shape[0],
+        )
+    logger.info("backend %s chosen by the calibration profile", calibration["backend"])
+    return calibration["backend"], dict(calibration.get("backend_options") or {})
+
+
 def select_backend(
     model: nn.Module,
     model_name: str,
@@ -286,21 +314,7 @@ def select_backend(
         ValueError: unknown preference.
     """
     device = torch.device(device)
-    options: dict[str, Any] = {}
-    if calibration is not None:
-        if calibration.get("model") != model_name:
-            raise CalibrationError(
-                f"calibration profile is for model {calibration.get('model')!r}, not {model_name!r}"
-            )
-        preference = calibration["backend"]
-        options = dict(calibration.get("backend_options") or {})
-        w, h = calibration["resolution"]
-        if (h, w) != tuple(shape):
-            logger.warning(
-                "calibration profile was measured at %dx%d, frames are %dx%d: its latency figures do not apply",
-                w, h, shape[1], shape[0],
-            )
-        logger.info("backend %s chosen by the calibration profile", preference)
+    preference, options = resolve_preference(model_name, shape, preference, calibration)
     if preference != "auto" and preference not in BACKENDS:
         raise ValueError(f"unknown backend {preference!r}; valid: auto, {', '.join(BACKENDS)}")
     order = list(BACKENDS) if preference == "auto" else [preference]

@@ -18,7 +18,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from .errors import BackendUnavailable, ExportError
+from ..errors import BackendUnavailableError as BackendUnavailable
+from ..errors import ExportError
 
 logger = logging.getLogger(__name__)
 

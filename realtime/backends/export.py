@@ -20,7 +20,7 @@ import logging
 import torch
 from torch import Tensor, nn
 
-from .errors import ExportError
+from ..errors import ExportError
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def export_model(
     """Export the whole inference graph of ``model`` at the static frame shape ``(H, W)``.
 
     The model must already be on ``device`` in ``dtype`` and in eval mode. With
-    ``decompose`` the graph is lowered to core ATen (:func:`calibrate.trt_ops.trt_decompositions`),
+    ``decompose`` the graph is lowered to core ATen (:func:`realtime.backends.trt_ops.trt_decompositions`),
     the operator set TensorRT's converters are written for.
 
     Raises:

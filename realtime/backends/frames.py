@@ -1,5 +1,5 @@
-"""Frames for validation and demos: LOL eval15 low images when present, else built-in
-demo frames (scikit-image sample photos darkened synthetically). Nothing is downloaded.
+"""Frames for backend validation: LOL eval15 low images when present, else demo frames
+(scikit-image sample photos darkened by :mod:`realtime.degrade`). Nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..degrade import SensorNoise, degrade_frame
+from ..demo import demo_images
+from ..paths import lol_root
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["demo_frames", "darken", "fit_frame", "validation_frames", "default_lol_dir"]
+__all__ = ["demo_frames", "fit_frame", "validation_frames", "default_lol_dir"]
 
-#: scikit-image sample photos bundled with the package (no download needed).
-_DEMO_IMAGES = ("coffee", "astronaut", "chelsea", "rocket", "immunohistochemistry")
+#: sensor noise of the demo frames (a clean camera: validation compares backends, not noise)
+_NOISE = SensorNoise(shot=1e-4, read=1e-3)
 
 
 def fit_frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -34,19 +38,6 @@ def fit_frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(img, (w, h), interpolation=interp))
 
 
-def darken(img: np.ndarray, exposure: float, rng: np.random.Generator, noise: float = 0.01) -> np.ndarray:
-    """Simulate a low-light capture of a well-exposed uint8 RGB image.
-
-    Linearises with gamma 2.2, scales by ``exposure``, adds signal-dependent (shot) and
-    read noise of relative size ``noise``, and re-encodes to uint8 sRGB-like values.
-    """
-    lin = (img.astype(np.float32) / 255.0) ** 2.2 * exposure
-    sigma = noise * np.sqrt(lin + 1e-4)
-    lin = np.clip(lin + rng.standard_normal(lin.shape).astype(np.float32) * sigma, 0.0, 1.0)
-    out = np.round(lin ** (1.0 / 2.2) * 255.0)
-    return np.clip(out, 0, 255).astype(np.uint8)
-
-
 def demo_frames(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
     """``n`` synthetic low-light frames, uint8 (H, W, 3) RGB, C-contiguous.
 
@@ -58,24 +49,20 @@ def demo_frames(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray
     Raises:
         ValueError: ``n`` < 0 or a non-positive size.
     """
-    import skimage.data
-
     if n < 0 or int(size[0]) <= 0 or int(size[1]) <= 0:
         raise ValueError(f"need n >= 0 and a positive (width, height), got n={n}, size={size}")
     rng = np.random.default_rng(seed)
+    photos = demo_images() if n else []
     frames = []
     for i in range(n):
-        src = getattr(skimage.data, _DEMO_IMAGES[i % len(_DEMO_IMAGES)])()
         exposure = float(rng.uniform(0.03, 0.15))
-        frames.append(darken(fit_frame(src, size), exposure, rng))
+        frames.append(degrade_frame(fit_frame(photos[i % len(photos)], size), exposure, _NOISE, rng))
     return frames
 
 
 def default_lol_dir() -> Path:
-    """Where LOL eval15 low images are looked for (``$LOWLIGHT_SHARED`` overrides ../shared)."""
-    shared = os.environ.get("LOWLIGHT_SHARED")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    return base / "data" / "lol" / "eval15" / "low"
+    """Where LOL eval15 low images are looked for (:func:`realtime.paths.lol_root`)."""
+    return lol_root() / "eval15" / "low"
 
 
 def validation_frames(n: int, size: tuple[int, int], lol_dir: str | os.PathLike | None = None) -> tuple[list[np.ndarray], str]:
