@@ -292,3 +292,29 @@ def test_auto_on_cuda_picks_a_gpu_backend(caplog):
         cm = select_backend(model, "lite", torch.device("cuda"), (72, 128))
     assert cm.backend in ("tensorrt", "compile", "cuda")
     assert "backend tensorrt" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["lite", "sri"])
+def test_candidate_latency_times_the_built_backend_with_its_options(name):
+    """The tuner built this backend (here "cpu" with compile: the slow compilation itself is
+    left out); the timing must run it, not an eager backend the engine builds again."""
+    from calibrate.tune import candidate_latency
+
+    cm = build_backend(_small(name), name, "cpu", CPU, (32, 48))
+    calls = []
+    estimate = cm.estimate
+    cm.estimate = lambda x: (calls.append(1), estimate(x))[1]
+    cm.options["compile"] = True
+    frame = np.random.default_rng(0).integers(0, 60, (32, 48, 3), dtype=np.uint8)
+    lat, what = candidate_latency(cm, frame, iters=3, warmup=1, max_seconds=5.0)
+    assert lat["iters"] == 3 and len(calls) == 4, what  # warm-up + timed calls, all through cm
+    assert "TorchEngine" in what
+
+
+def test_candidate_latency_of_an_eager_grid_model_times_the_fused_path():
+    from calibrate.tune import candidate_latency
+
+    cm = build_backend(_small("lite"), "lite", "cpu", CPU, (32, 48))
+    frame = np.random.default_rng(0).integers(0, 60, (32, 48, 3), dtype=np.uint8)
+    lat, what = candidate_latency(cm, frame, iters=3, warmup=1, max_seconds=5.0)
+    assert lat["iters"] == 3 and "GridEngine" in what
