@@ -29,7 +29,7 @@ def _trained_config(recipe):
 
 
 def test_every_model_ships_a_manifest():
-    assert set(SHIPPED) == {"blnet", "lite", "sri"}
+    assert {"blnet", "lite", "sri"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
