@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
 from models import CheckpointError  # noqa: E402
 from models._layers import luminance  # noqa: E402
+from realtime.convert import to_tensor  # noqa: E402
 from realtime.smoothing import TemporalSmoother  # noqa: E402
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -116,7 +117,7 @@ def run(model: torch.nn.Module, clip: Clip, smoother: TemporalSmoother) -> dict[
     lumas: dict[str, list[np.ndarray]] = {"input": [], "raw": [], "smoothed": []}
     with torch.inference_mode():
         for frame in clip.frames:
-            x = torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(255.0)
+            x = to_tensor(frame)
             aux, illum = model.estimate(x)
             expo = luminance(x).mean()
             raw = model.render(x, aux, illum)

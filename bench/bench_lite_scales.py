@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import load_pretrained, with_config  # noqa: E402
 from realtime import kernels  # noqa: E402
-from training.data import default_lol_root, list_pairs  # noqa: E402
+from realtime.paths import lol_root  # noqa: E402
+from training.data import list_pairs  # noqa: E402
 from training.evaluate import evaluate_model  # noqa: E402
 from training.ship import flops_at  # noqa: E402
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="eval pairs (default ../shared/data/lol/eval15)")
     args = ap.parse_args(argv)
     base, _ = load_pretrained("lite")
-    pairs = list_pairs(Path(args.data) if args.data else default_lol_root() / "eval15")
+    pairs = list_pairs(Path(args.data) if args.data else lol_root() / "eval15")
     frame = np.random.default_rng(0).integers(0, 60, (720, 1280, 3), dtype=np.uint8)
     print("| scale | eval15 PSNR | eval15 SSIM | 720p network ms, 1 thread | 2 threads | GFLOP at 720p |")
     print("|---:|---:|---:|---:|---:|---:|")

@@ -74,7 +74,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from realtime.degrade import CAMERA_PRESETS, NOISE_PRESETS, exposure_for_mean, write_dark_clip  # noqa: E402
-from training.data import _natural_key, default_lol_root, load_rgb  # noqa: E402
+from realtime.paths import lol_root  # noqa: E402
+from training.data import _natural_key, load_rgb  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
 
 STREAM_MODELS = ("lite", "sri", "blnet")
@@ -537,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-scenes", type=int, default=None, help="scenes for sri/blnet (default: all)")
     ap.add_argument("--force", nargs="*", default=[], metavar="LABEL", help="recompute these rows despite the cache")
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "dark_video"))
-    ap.add_argument("--data", default=None, help="LOL root (default: training.data.default_lol_root())")
+    ap.add_argument("--data", default=None, help="LOL root (default: realtime.paths.lol_root())")
     ap.add_argument("--md", help="write the markdown table here")
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--pictures", help="folder for input | method ... | reference strips, one frame per group")
@@ -552,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = parse_methods(args)
     force = set(args.force)
     cache = Path(args.cache)
-    lol = Path(args.data) if args.data else default_lol_root()
+    lol = Path(args.data) if args.data else lol_root()
     high = lol / "eval15" / "high"
     t_start = time.time()
     report: dict = {"settings": {"scenes": scenes_n, "frames": frames_n, "size": None if not args.size and not args.quick else list(size),

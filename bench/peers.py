@@ -36,16 +36,13 @@ class PeerWeightsMissing(FileNotFoundError):
 
 
 def peers_root() -> Path:
-    """``$LOWLIGHT_PEERS`` or ``../shared/peers`` beside the checkout (as ``training.data``)."""
-    env = os.environ.get("LOWLIGHT_PEERS")
-    if env:
-        return Path(env)
+    """``peers`` in the shared folder (:func:`realtime.paths.peers_root`)."""
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path:
         sys.path.insert(0, root)
-    from training.data import default_lol_root
+    from realtime.paths import peers_root as shared_peers
 
-    return default_lol_root().parents[1] / "peers"  # .../shared/data/lol -> .../shared/peers
+    return shared_peers()
 
 
 class _DepthwiseSeparable(nn.Module):
@@ -126,7 +123,7 @@ class SCI(nn.Module):
 def _load_state(path: Path) -> dict:
     if not path.is_file():
         raise PeerWeightsMissing(
-            f"peer weights {path} not found (expected ../shared/peers beside the checkout, or set $LOWLIGHT_PEERS)"
+            f"peer weights {path} not found (expected ../shared/peers beside the checkout, or under $LOWLIGHT_SHARED)"
         )
     return torch.load(str(path), map_location="cpu", weights_only=True)
 
@@ -160,6 +157,6 @@ def load_sci(path: str | os.PathLike | None = None, variant: str = "medium") -> 
 @torch.inference_mode()
 def run_peer(model: nn.Module, img: np.ndarray) -> np.ndarray:
     """Enhance one (H, W, 3) uint8 RGB image; returns uint8 RGB."""
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div_(255.0)
-    y = model(x)[0].permute(1, 2, 0).mul_(255.0).round_().clamp_(0, 255)
-    return y.to(torch.uint8).numpy()
+    from realtime.convert import to_tensor, to_uint8
+
+    return to_uint8(model(to_tensor(img)))[0]

@@ -1,7 +1,6 @@
 """Shared test fixtures: device selection, RNG isolation, paths to ../shared data."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -9,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from realtime.paths import lol_root, shared_root
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LOWLIGHT_SHARED", ROOT.parent / "shared"))
-LOL = SHARED / "data" / "lol"
+SHARED = shared_root()
+LOL = lol_root()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import models
+from realtime.convert import to_tensor, to_uint8
 from training import evaluate as E
 from training import metrics as M
 
@@ -108,8 +109,8 @@ def test_evaluate_model_fast_subset_restores_training_mode(dataset):
     assert set(res["mean"]) == {"psnr", "ssim", "time_ms"}
     assert all(set(r) == {"psnr", "ssim", "time_ms"} for r in res["per_image"].values())
     with torch.inference_mode():
-        x = torch.from_numpy(_read(dataset / "low" / "2.png")).permute(2, 0, 1)[None].float() / 255
-        y = (model.eval()(x)[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        x = to_tensor(_read(dataset / "low" / "2.png"))
+        y = to_uint8(model.eval()(x))[0]
     assert res["per_image"]["2.png"]["psnr"] == pytest.approx(M.psnr(y, _read(dataset / "high" / "2.png")))
     with pytest.raises(KeyError):
         E.evaluate_model(model, _pairs(dataset), metrics=("psnr", "bogus"), progress=False)

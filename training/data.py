@@ -7,7 +7,6 @@ out from them (eval15 is never used for training, selection or tuning).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from models.errors import LowlightError
+from realtime.convert import to_tensor as _batch_to_tensor
+from realtime.degrade import noise_std
+from realtime.paths import lol_root as default_lol_root
 
 __all__ = [
     "DataError",
@@ -31,16 +35,10 @@ __all__ = [
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-class DataError(ValueError):
+class DataError(LowlightError, ValueError):
     """Training data is missing or malformed."""
 
-
-def default_lol_root() -> Path:
-    """``$LOWLIGHT_DATA`` or ``../shared/data/lol`` beside the checkout."""
-    env = os.environ.get("LOWLIGHT_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "lol"
+    exit_code = 2
 
 
 def list_pairs(root: str | Path) -> list[tuple[Path, Path]]:
@@ -90,7 +88,8 @@ def load_rgb(path: str | Path) -> np.ndarray:
 
 
 def to_tensor(img: np.ndarray) -> Tensor:
-    return torch.from_numpy(img).permute(2, 0, 1).float().div_(255.0)
+    """uint8 (H, W, 3) -> (3, H, W) in [0, 1] (:func:`realtime.convert.to_tensor`)."""
+    return _batch_to_tensor(img)[0]
 
 
 class PairedCrops:
@@ -137,8 +136,7 @@ class PairedCrops:
             params = self.sample_params(self.low[k].shape, patch)
             lows.append(self.apply(self.low[k], params, patch))
             highs.append(self.apply(self.high[k], params, patch))
-        lo = torch.from_numpy(np.ascontiguousarray(np.stack(lows))).permute(0, 3, 1, 2).float().div_(255.0)
-        hi = torch.from_numpy(np.ascontiguousarray(np.stack(highs))).permute(0, 3, 1, 2).float().div_(255.0)
+        lo, hi = _batch_to_tensor(np.stack(lows)), _batch_to_tensor(np.stack(highs))
         return lo, hi
 
 
@@ -189,6 +187,6 @@ def synthesize_dark(high: Tensor, cfg: SyntheticConfig = SyntheticConfig(), gene
     dark = lin * illum
     shot = torch.empty(n, 1, 1, 1).uniform_(*cfg.shot, generator=g)
     read = torch.empty(n, 1, 1, 1).uniform_(*cfg.read, generator=g)
-    noise = torch.randn(dark.shape, generator=g) * torch.sqrt(shot * dark + read**2)
+    noise = torch.randn(dark.shape, generator=g) * noise_std(dark, shot, read)  # realtime.degrade's sensor model
     dark = (dark + noise).clamp(0.0, 1.0) ** (1.0 / cfg.gamma)
     return dark, illum ** (1.0 / cfg.gamma)

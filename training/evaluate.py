@@ -51,6 +51,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.errors import LowlightError
+from realtime.convert import to_tensor, to_uint8
+
 from . import metrics as M
 from .data import DataError, list_pairs, load_rgb
 
@@ -76,7 +79,7 @@ GAMMA_REFERENCE = 0.4
 Pair = tuple[Path, Path]
 
 
-class EvaluationError(Exception):
+class EvaluationError(LowlightError):
     """Base class of the evaluation errors."""
 
 
@@ -95,15 +98,6 @@ def gamma_curve(img: np.ndarray, gamma: float = GAMMA_REFERENCE) -> np.ndarray:
     """``round(255 * (img / 255) ** gamma)`` as uint8 (a lookup table)."""
     lut = np.clip(np.rint(255.0 * (np.arange(256) / 255.0) ** gamma), 0, 255).astype(np.uint8)
     return lut[img]
-
-
-def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device).float().div_(255.0)
-
-
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded as when saving a PNG."""
-    return t[0].clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
@@ -164,8 +158,8 @@ class LPIPSScorer:
 
     def __call__(self, out: np.ndarray, ref: np.ndarray) -> float:
         with torch.inference_mode():
-            a = _to_tensor(out, self.device) * 2.0 - 1.0
-            b = _to_tensor(ref, self.device) * 2.0 - 1.0
+            a = to_tensor(out, self.device) * 2.0 - 1.0
+            b = to_tensor(ref, self.device) * 2.0 - 1.0
             return float(self.module(a, b).float().mean())
 
 
@@ -232,16 +226,16 @@ def evaluate_model(
     per_image: dict[str, dict[str, float]] = {}
     try:
         with torch.inference_mode():
-            model(_to_tensor(load_rgb(pairs[0][0]), dev))  # warm-up, untimed
+            model(to_tensor(load_rgb(pairs[0][0]), dev))  # warm-up, untimed
             for low_p, high_p in tqdm(pairs, desc="model", unit="img", disable=not progress, leave=False):
                 low, high = load_rgb(low_p), load_rgb(high_p)
-                x = _to_tensor(low, dev)
+                x = to_tensor(low, dev)
                 _sync(dev)
                 t0 = time.perf_counter()
                 y = model(x)
                 _sync(dev)
                 ms = (time.perf_counter() - t0) * 1000.0
-                out = _to_uint8(y)
+                out = to_uint8(y)[0]
                 if out_path is not None:
                     _write_png(out_path / Path(low_p.name).with_suffix(".png"), out)
                 row = _score(out, high, metrics, lpips, low_p.name)
