@@ -337,7 +337,6 @@ def _enhance(args, device, calibration, loaded=None, source=None, wrap_sink=None
             sink = wrap_sink(sink)
         try:
             model, name = loaded if loaded is not None else _load_model(args, device, calibration)
-            live = source.live
             engine = create_engine(
                 model, name, device, backend=args.backend, calibration=calibration,
                 temporal_strength=args.temporal_strength, strength=args.strength,

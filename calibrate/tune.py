@@ -2,7 +2,6 @@
 pick the fastest one that meets a frame-rate target and passes validation."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import logging
 import math

@@ -13,8 +13,9 @@ from torch import Tensor
 
 from models import with_config
 
-from .. import backends
-from ..denoise import DenoiseConfig
+from .. import backends, kernels
+from ..denoise import DenoiseConfig, TemporalDenoiser, TorchTemporalDenoiser
+from ..denoise import warmup as denoise_warmup
 from ..errors import BackendUnavailableError, EngineError
 from ..frame import Frame
 from ..smoothing import TemporalSmoother
@@ -117,6 +118,10 @@ class InferenceEngine:
         self._shape: tuple | None = None
         self._out: list[np.ndarray] = []
         self._k = 0
+        if self.device.type == "cpu":
+            kernels.warmup()  # compile (or load cached) kernels before the first frame
+            if denoise > 0:
+                denoise_warmup()
 
     # ----------------------------------------------------------------- to implement
     def _build(self, h: int, w: int, color: str) -> None:
@@ -212,6 +217,12 @@ class InferenceEngine:
         self._shape = self._key(h, w, color)
         if not self._out:
             self._grow_ring(self.out_ring)
+
+    def _new_denoiser(self) -> TemporalDenoiser | TorchTemporalDenoiser | None:
+        """The temporal denoiser of this device (numba on the CPU, torch on CUDA), or None."""
+        if self.denoise_cfg.strength <= 0:
+            return None
+        return TemporalDenoiser(self.denoise_cfg) if self.device.type == "cpu" else TorchTemporalDenoiser(self.denoise_cfg)
 
     def _select(self, h: int, w: int) -> backends.CompiledModel:
         if isinstance(self.preference, backends.CompiledModel):

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from ..colour import i420_to_rgb, rgb_to_i420
-from ..denoise import TorchTemporalDenoiser
 from ..frame import Frame
 from ._base import InferenceEngine
 
@@ -36,7 +35,7 @@ class CudaEngine(InferenceEngine):
 
     def _build(self, h: int, w: int, color: str) -> None:
         self.backend = self._select(h, w)
-        self._den = TorchTemporalDenoiser(self.denoise_cfg) if self.denoise_cfg.strength > 0 else None
+        self._den = self._new_denoiser()
         self._setup_cuda(h, w, color == "yuv420p")
 
     def _setup_cuda(self, h: int, w: int, yuv_in: bool) -> None:

@@ -17,8 +17,6 @@ import torch
 from torch import Tensor
 
 from .. import backends, kernels
-from ..denoise import TemporalDenoiser
-from ..denoise import warmup as denoise_warmup
 from ..errors import BackendUnavailableError
 from ..frame import Frame
 from ..tone import black_level, policy_coefficients
@@ -38,9 +36,6 @@ class GridEngine(InferenceEngine):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        kernels.warmup()  # compile (or load cached) kernels before the first frame
-        if self.denoise_cfg.strength > 0:
-            denoise_warmup()
         self._m_ema: tuple[float, Tensor] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -62,7 +57,7 @@ class GridEngine(InferenceEngine):
                                        "float32, channels_last, eager; affine grid through the fused kernels",
                                        m.estimate, m.render)
         self.backend = b
-        self._den = TemporalDenoiser(self.denoise_cfg) if self.denoise_cfg.strength > 0 else None
+        self._den = self._new_denoiser()
         self._m_ema = None
 
     def reset(self) -> None:

@@ -3,15 +3,11 @@ channels-last float buffer, the backend, one conversion back."""
 from __future__ import annotations
 
 import time
-from typing import Any
-
 import cv2
 import numpy as np
 import torch
 
 from .. import kernels
-from ..denoise import TemporalDenoiser
-from ..denoise import warmup as denoise_warmup
 from ..frame import Frame
 from ._base import InferenceEngine
 
@@ -26,15 +22,9 @@ class TorchEngine(InferenceEngine):
 
     path = "torch"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        kernels.warmup()  # compile (or load cached) kernels before the first frame
-        if self.denoise_cfg.strength > 0:
-            denoise_warmup()
-
     def _build(self, h: int, w: int, color: str) -> None:
         self.backend = self._select(h, w)
-        self._den = TemporalDenoiser(self.denoise_cfg) if self.denoise_cfg.strength > 0 else None
+        self._den = self._new_denoiser()
         # input buffer reused every frame; channels-last is oneDNN's fast layout
         self._fbuf = torch.empty((1, 3, h, w), dtype=torch.float32).contiguous(memory_format=torch.channels_last)
 
