@@ -73,6 +73,9 @@ class ThreadCPU:
     def flush(self):
         return self.engine.flush()
 
+    def reserve_outputs(self, n):
+        self.engine.reserve_outputs(n)
+
 
 def _cpu_seconds() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)

@@ -63,8 +63,13 @@ def test_every_error_the_product_raises_on_purpose_has_one_root():
     import run_stream
     from models.errors import LowlightError
 
+    from training.data import DataError
+    from training.evaluate import EvaluationError
+    from training.train import RecipeError
+
     for err in (models.CheckpointError, realtime.PipelineError, realtime.BackendUnavailableError, realtime.ValidationFailed,
-                realtime.CalibrationError, realtime.ExportError, calibrate.CalibrateError, run_stream.UsageError):
+                realtime.CalibrationError, realtime.ExportError, calibrate.CalibrateError, run_stream.UsageError,
+                DataError, RecipeError, EvaluationError):
         assert issubclass(err, LowlightError), err
     assert calibrate.BackendUnavailable is realtime.BackendUnavailableError
     # a backend that fails validation is a usage problem said in one line (exit 2)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models import NCBCFeatures
+from models.errors import LowlightError
 from models._layers import luminance
 
 __all__ = [
@@ -127,7 +128,7 @@ class EnhanceWeights:
     ssim: float = 0.0
 
 
-class PerceptualWeightsMissing(RuntimeError):
+class PerceptualWeightsMissing(LowlightError, RuntimeError):
     """L_per has a non-zero weight but no VGG16 weights file was given."""
 
 

@@ -41,6 +41,8 @@ from scipy import ndimage, signal
 from skimage.color import deltaE_cie76, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from models.errors import LowlightError
+
 __all__ = [
     "MetricInputError",
     "METRICS",
@@ -68,7 +70,7 @@ UQI_BLOCK = 8
 ANGULAR_EPS = 1e-6
 
 
-class MetricInputError(ValueError):
+class MetricInputError(LowlightError, ValueError):
     """The arrays given to a metric are not uint8 (H, W, 3) images of the same shape."""
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from models import WEIGHTS_DIR, load_checkpoint, save_checkpoint, with_config
+from realtime.convert import to_tensor, to_uint8
 
 from .data import default_lol_root, list_pairs, load_rgb, split_pairs
 from .evaluate import evaluate_model, format_table, run_evaluation
@@ -48,8 +49,7 @@ def picture(model: torch.nn.Module, pairs: dict[str, tuple[Path, Path]], names, 
     for n in names:
         lo, hi = load_rgb(pairs[n][0]), load_rgb(pairs[n][1])
         with torch.inference_mode():
-            x = torch.from_numpy(lo).permute(2, 0, 1)[None].float().div(255)
-            y = model(x)[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
+            y = to_uint8(model(to_tensor(lo)))[0]
         h = round(lo.shape[0] * width / lo.shape[1])
         panels = [cv2.resize(im, (width, h), interpolation=cv2.INTER_AREA) for im in (lo, y, hi)]
         rows.append(np.concatenate([np.concatenate([p, np.full((h, 4, 3), 255, np.uint8)], 1) for p in panels], 1)[:, :-4])

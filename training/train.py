@@ -38,6 +38,8 @@ from torch import Tensor, nn
 import models
 from models import NCBCFeatures, create_model, save_checkpoint
 from models.checkpoint import CheckpointError, load_checkpoint
+from models.errors import LowlightError
+from realtime.convert import to_tensor, to_uint8
 
 from . import losses as L
 from .data import DataError, PairedCrops, SyntheticConfig, default_lol_root, list_pairs, load_rgb, split_pairs, synthesize_dark
@@ -70,8 +72,10 @@ BLNET_KINDS: dict[str, BLNetKind] = {
 STAGE_KINDS = ("lite", *BLNET_KINDS, "sri_synth", "sri_real")
 
 
-class RecipeError(ValueError):
+class RecipeError(LowlightError, ValueError):
     """A recipe file is missing or malformed."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -398,8 +402,7 @@ class Trainer:
         self.model.eval()
         psnrs, ssims = [], []
         for lo, hi in self.val_images:
-            x = torch.from_numpy(lo).permute(2, 0, 1)[None].float().div(255).to(self.device)
-            y = self.model(x)[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().cpu().numpy()
+            y = to_uint8(self.model(to_tensor(lo, self.device)))[0]
             psnrs.append(peak_signal_noise_ratio(hi, y, data_range=255))
             ssims.append(
                 structural_similarity(hi, y, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
