@@ -11,7 +11,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["to_tensor", "to_uint8"]
+__all__ = ["to_tensor", "to_uint8", "unit_from_u8", "u8_from_unit"]
+
+
+def unit_from_u8(t: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 tensor (any layout) -> ``dtype`` in [0, 1]; usable inside exported graphs."""
+    return t.to(dtype) * (1.0 / 255.0)
+
+
+def u8_from_unit(t: Tensor) -> Tensor:
+    """Float tensor in [0, 1] (any layout) -> uint8, rounded half up and clamped; usable
+    inside exported graphs."""
+    return (t * 255.0 + 0.5).clamp(0.0, 255.0).to(torch.uint8)
 
 
 def to_tensor(img: np.ndarray, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
@@ -23,8 +34,7 @@ def to_tensor(img: np.ndarray, device: torch.device | str | None = None, dtype: 
     a = np.ascontiguousarray(img)
     if a.dtype != np.uint8 or a.ndim not in (3, 4) or a.shape[-1] != 3:
         raise ValueError(f"expected uint8 (H, W, 3) or (N, H, W, 3), got {a.shape} {a.dtype}")
-    t = torch.from_numpy(a if a.ndim == 4 else a[None]).permute(0, 3, 1, 2)
-    t = t.to(device=device, dtype=dtype).mul_(1.0 / 255.0)
+    t = unit_from_u8(torch.from_numpy(a if a.ndim == 4 else a[None]).permute(0, 3, 1, 2).to(device), dtype)
     return t.contiguous(memory_format=torch.channels_last) if channels_last else t.contiguous()
 
 
@@ -33,5 +43,4 @@ def to_uint8(t: Tensor) -> np.ndarray:
     half up and clamped."""
     if t.ndim not in (3, 4) or t.shape[-3] != 3:
         raise ValueError(f"expected (N, 3, H, W) or (3, H, W), got {tuple(t.shape)}")
-    y = t.detach().float().mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
-    return np.ascontiguousarray(y.movedim(-3, -1).cpu().numpy())
+    return np.ascontiguousarray(u8_from_unit(t.detach().float()).movedim(-3, -1).cpu().numpy())

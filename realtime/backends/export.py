@@ -20,6 +20,7 @@ import logging
 import torch
 from torch import Tensor, nn
 
+from ..convert import u8_from_unit, unit_from_u8
 from ..errors import ExportError
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,11 @@ class FullModule(nn.Module):
         if self.layout == "nhwc":
             x = x.permute(0, 3, 1, 2)
         if self.uint8:
-            dtype = next(self.model.parameters()).dtype
-            x = x.to(dtype) * (1.0 / 255.0)
+            x = unit_from_u8(x, next(self.model.parameters()).dtype)
         aux, illum = self.model.estimate(x)
         y = self.model.render(x, aux, illum)
         if self.uint8:
-            y = (y * 255.0).round().clamp(0.0, 255.0).to(torch.uint8)
+            y = u8_from_unit(y)
         if self.layout == "nhwc":
             y = y.permute(0, 2, 3, 1).contiguous()
         return y

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..colour import i420_to_rgb, rgb_to_i420
+from ..convert import u8_from_unit, unit_from_u8
 from ..frame import Frame
 from ._base import InferenceEngine
 
@@ -107,7 +108,7 @@ class CudaEngine(InferenceEngine):
                 x = self._dev_in[i].permute(2, 0, 1)[None]
                 if frame.color == "bgr":
                     x = x.flip(1)
-                x = x.to(b.dtype).div_(255.0).contiguous(memory_format=torch.channels_last)
+                x = unit_from_u8(x, b.dtype).contiguous(memory_format=torch.channels_last)
             if self._den is not None:
                 x = self._den(x).contiguous(memory_format=torch.channels_last)
             aux, illum = b.estimate(x)
@@ -120,7 +121,7 @@ class CudaEngine(InferenceEngine):
             if self._yuv_out:
                 rgb_to_i420(y, out=self._dev_out[i])
             else:
-                self._dev_out[i].copy_(y[0].permute(1, 2, 0).float().mul_(255.0).add_(0.5).clamp_(0.0, 255.0))
+                self._dev_out[i].copy_(u8_from_unit(y[0].permute(1, 2, 0).float()))
             c1.record(self._compute_stream)
             self._compute_done[i].record(self._compute_stream)
         k = self._k % len(self._out_pinned)
