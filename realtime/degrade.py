@@ -11,7 +11,8 @@ This is the one place that synthesises dark video (benchmarks, training, demos):
 4. optionally a camera pipeline (:class:`CameraPipeline`): the camera's own spatial
    denoising weighted toward dark regions, then black-level clipping;
 5. the sRGB curve, rounding to 8 bits;
-6. (clips only) H.264 yuv420p with libx264 at CRF 23, as phones and webcams write.
+6. H.264 yuv420p with libx264 at CRF 23, as phones and webcams write (clips:
+   :func:`write_dark_clip`; one frame, e.g. a training crop: :func:`h264_frame`).
 
 Everything is vectorised numpy; one 600x400 frame takes a few tens of milliseconds.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -37,6 +39,7 @@ __all__ = [
     "expose",
     "degrade_frame",
     "pattern_frames",
+    "h264_frame",
     "write_dark_clip",
 ]
 
@@ -217,6 +220,27 @@ def pattern_frames(n: int, width: int, height: int, seed: int = 0, level: float 
         cx, cy = int((0.2 + 0.6 * t) * width), height // 2
         v[max(0, cy - s): cy + s, max(0, cx - s): cx + s] += np.float32(level)
         yield expose(srgb_to_linear(v), noise, rng)
+
+
+def h264_frame(frame: np.ndarray, crf: int = 23, preset: str = "veryfast") -> np.ndarray:
+    """One uint8 RGB frame through libx264 (yuv420p, CRF ``crf``, an intra frame) and back,
+    as a decoder gives it: the codec's blocks, its flattened dark areas and 4:2:0 chroma.
+    Odd sizes are padded by edge replication for the codec and cropped back."""
+    import av
+
+    _check_ref(frame)
+    h, w = frame.shape[:2]
+    src = np.ascontiguousarray(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"))
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = src.shape[1], src.shape[0], "yuv420p"
+    enc.time_base = Fraction(1, 25)
+    enc.options = {"crf": str(int(crf)), "preset": preset, "threads": "1"}
+    packets = list(enc.encode(av.VideoFrame.from_ndarray(src, format="rgb24"))) + list(enc.encode(None))
+    dec = av.CodecContext.create("h264", "r")
+    out = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
+    if not out:
+        raise ValueError(f"libx264 returned no frame for a {w}x{h} input")
+    return np.ascontiguousarray(out[0].to_ndarray(format="rgb24")[:h, :w])
 
 
 def write_dark_clip(

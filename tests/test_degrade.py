@@ -105,3 +105,34 @@ def test_clip_is_h264_yuv420p_and_reproducible(tmp_path):
     with av.open(str(q)) as c:
         frames_q = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert all(np.array_equal(x, y) for x, y in zip(frames, frames_q))
+
+
+def test_h264_frame_keeps_size_and_brightness_and_subsamples_chroma():
+    from realtime.degrade import h264_frame
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((33, 48, 3), np.uint8)
+    x[:, ::2] = (200, 20, 20)  # red/black columns: 4:2:0 cannot keep that chroma
+    y = h264_frame(x, crf=18)
+    assert y.shape == x.shape and y.dtype == np.uint8
+    smooth = np.broadcast_to(np.linspace(10, 120, 48, dtype=np.float32)[None, :, None], (33, 48, 3)).astype(np.uint8)
+    assert abs(float(h264_frame(smooth, crf=18).mean()) - float(smooth.mean())) < 2
+    red = y[..., 0].astype(int) - y[..., 1].astype(int)
+    assert red[:, 1::2].mean() > 20  # the black columns took colour from their neighbours
+    noisy = rng.integers(0, 30, (64, 64, 3), dtype=np.uint8)
+    assert np.abs(h264_frame(noisy, crf=30).astype(int) - noisy).mean() > 1  # the codec is lossy
+
+
+def test_dark_video_training_input_is_dark_and_deterministic():
+    from training.data import DarkVideoConfig, dark_video_sample
+
+    rng = np.random.default_rng(1)
+    high = rng.integers(60, 250, (64, 64, 3), dtype=np.uint8)
+    low = (high // 8).astype(np.uint8)
+    cfg = DarkVideoConfig(synthetic=1.0, mean=(5.0, 5.0), codec=1.0)
+    a = dark_video_sample(low, high, cfg, np.random.default_rng(7))
+    b = dark_video_sample(low, high, cfg, np.random.default_rng(7))
+    assert np.array_equal(a, b) and a.shape == high.shape
+    assert 2.0 < a.mean() < 9.0  # made from the bright reference at about 5/255
+    keep = dark_video_sample(low, high, DarkVideoConfig(synthetic=0.0, codec=0.0), rng)
+    assert np.array_equal(keep, low)

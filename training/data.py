@@ -18,7 +18,7 @@ from torch import Tensor
 
 from models.errors import LowlightError
 from realtime.convert import to_tensor as _batch_to_tensor
-from realtime.degrade import noise_std
+from realtime.degrade import CAMERA_PRESETS, SensorNoise, degrade_frame, exposure_for_mean, h264_frame, noise_std
 from realtime.paths import lol_root as default_lol_root
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "split_pairs",
     "load_rgb",
     "PairedCrops",
+    "DarkVideoConfig",
+    "dark_video_sample",
     "SyntheticConfig",
     "synthesize_dark",
 ]
@@ -92,14 +94,56 @@ def to_tensor(img: np.ndarray) -> Tensor:
     return _batch_to_tensor(img)[0]
 
 
+@dataclass(frozen=True)
+class DarkVideoConfig:
+    """Training input that looks like real dark video (``realtime.degrade``, the same
+    synthesiser as the dark-video benchmark): per crop, a dark frame made from the bright
+    reference or LOL's own low image, then the camera's encoder."""
+
+    #: share of the crops whose input is made from the bright reference (the rest keep
+    #: LOL's low image, a real capture).
+    synthetic: float = 0.5
+    #: mean (8-bit) of the synthetic input, drawn log-uniformly.
+    mean: tuple[float, float] = (4.0, 45.0)
+    #: sensor noise of the synthetic input, each drawn log-uniformly (``SensorNoise``).
+    shot: tuple[float, float] = (1e-4, 1e-3)
+    read: tuple[float, float] = (3e-4, 2e-3)
+    #: share of the synthetic crops also put through the camera pipeline (spatial
+    #: denoising of the blacks, black clipping: ``CAMERA_PRESETS["phone"]``).
+    camera: float = 0.3
+    #: share of all crops put through H.264 yuv420p (an intra frame), CRF drawn uniformly.
+    codec: float = 0.8
+    crf: tuple[int, int] = (18, 30)
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def dark_video_sample(low: np.ndarray, high: np.ndarray, cfg: DarkVideoConfig, rng: np.random.Generator) -> np.ndarray:
+    """The training input for one (low, high) uint8 RGB crop under ``cfg``."""
+    x = np.ascontiguousarray(low)
+    if rng.random() < cfg.synthetic:
+        ref = np.ascontiguousarray(high)
+        target = min(_log_uniform(rng, *cfg.mean), float(ref.mean()))
+        noise = SensorNoise(shot=_log_uniform(rng, *cfg.shot), read=_log_uniform(rng, *cfg.read))
+        camera = CAMERA_PRESETS["phone"] if rng.random() < cfg.camera else None
+        if target > 0.5:
+            x = degrade_frame(ref, exposure_for_mean(ref, target), noise, rng, camera)
+    if rng.random() < cfg.codec:
+        x = h264_frame(x, crf=int(rng.integers(cfg.crf[0], cfg.crf[1] + 1)))
+    return x
+
+
 class PairedCrops:
     """Random paired crops of LOL pairs held in memory.
 
     Augmentation parameters (crop window, flips, 90-degree rotation) are drawn once per
-    sample and applied to both images of the pair.
+    sample and applied to both images of the pair. With ``dark_video`` the input of each
+    crop is then made to look like real dark video (:func:`dark_video_sample`).
     """
 
-    def __init__(self, pairs: list[tuple[Path, Path]], seed: int = 0):
+    def __init__(self, pairs: list[tuple[Path, Path]], seed: int = 0, dark_video: DarkVideoConfig | None = None):
         if not pairs:
             raise DataError("no training pairs")
         self.low = [load_rgb(a) for a, _ in pairs]
@@ -108,6 +152,7 @@ class PairedCrops:
             if lo.shape != hi.shape:
                 raise DataError(f"{a.name}: low and high differ in size {lo.shape} vs {hi.shape}")
         self.rng = np.random.default_rng(seed)
+        self.dark_video = dark_video
 
     def __len__(self) -> int:
         return len(self.low)
@@ -134,8 +179,11 @@ class PairedCrops:
         for _ in range(size):
             k = int(self.rng.integers(0, len(self.low)))
             params = self.sample_params(self.low[k].shape, patch)
-            lows.append(self.apply(self.low[k], params, patch))
-            highs.append(self.apply(self.high[k], params, patch))
+            lo, hi = self.apply(self.low[k], params, patch), self.apply(self.high[k], params, patch)
+            if self.dark_video is not None:
+                lo = dark_video_sample(lo, hi, self.dark_video, self.rng)
+            lows.append(lo)
+            highs.append(hi)
         lo, hi = _batch_to_tensor(np.stack(lows)), _batch_to_tensor(np.stack(highs))
         return lo, hi
 

@@ -42,7 +42,7 @@ from models.errors import LowlightError
 from realtime.convert import to_tensor, to_uint8
 
 from . import losses as L
-from .data import DataError, PairedCrops, SyntheticConfig, default_lol_root, list_pairs, load_rgb, split_pairs, synthesize_dark
+from .data import DarkVideoConfig, DataError, PairedCrops, SyntheticConfig, default_lol_root, list_pairs, load_rgb, split_pairs, synthesize_dark
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,9 @@ class Recipe:
     init_strict: bool = True
     #: overrides of ``training.data.SyntheticConfig`` for the sri_synth stages.
     synthetic: dict = field(default_factory=dict)
+    #: ``training.data.DarkVideoConfig`` fields: training input made to look like real
+    #: dark video (synthesised dark frames, camera pipeline, H.264 4:2:0); empty: LOL as it is.
+    dark_video: dict = field(default_factory=dict)
     #: config fields ``python -m training.ship`` changes when it ships this recipe's run:
     #: fields that leave the weights as they are (blnet's ``detail_gamma``), chosen after
     #: training. Recorded in the run's manifest; the shipped manifest says
@@ -250,7 +253,11 @@ class Trainer:
         pairs = list_pairs(root)
         self.train_pairs, self.val_pairs = split_pairs(pairs, recipe.val_every)
         self.data_root = root
-        self.data = PairedCrops(self.train_pairs, seed=recipe.seed)
+        try:
+            dark_video = DarkVideoConfig(**recipe.dark_video) if recipe.dark_video else None
+        except TypeError as err:
+            raise RecipeError(f"recipe {recipe.name!r}: bad 'dark_video' settings: {err}") from err
+        self.data = PairedCrops(self.train_pairs, seed=recipe.seed, dark_video=dark_video)
         self.val_images = [(load_rgb(a), load_rgb(b)) for a, b in self.val_pairs]
         self.gen = torch.Generator().manual_seed(recipe.seed)
         try:
@@ -470,6 +477,7 @@ class Trainer:
                 "stages": [s.__dict__ for s in r.stages],
                 "loss_weights": r.loss_weights,
                 "synthetic": asdict(self.synthetic),
+                "dark_video": asdict(self.data.dark_video) if self.data.dark_video else None,
                 "notes": r.notes,
                 "init": self.init_source,
                 "ship_config": r.ship_config,
