@@ -39,8 +39,6 @@ __all__ = [
     "parse_resolution",
 ]
 
-#: ``lite`` grid scales tried by the tuner (weights do not depend on the scale).
-LITE_SCALES: tuple[int, ...] = (4, 8)
 
 
 @dataclass
@@ -100,15 +98,12 @@ def base_models(names: Sequence[str] | None = None) -> list[tuple[str, nn.Module
     return out
 
 
-def model_variants(name: str, resolution: tuple[int, int]) -> list[dict[str, Any]]:
-    """Model options worth measuring at ``resolution`` (W, H): for ``lite`` the grid
-    scale matched to the resolution (``models.grid_scale``, the pipeline's default) and
-    the fixed ``LITE_SCALES`` that fit the frame; for the others the model as it is."""
-    if name != "lite":
-        return [{}]
+def model_variants(model: nn.Module, resolution: tuple[int, int]) -> list[dict[str, Any]]:
+    """Model options worth measuring at ``resolution`` (W, H), as the model declares them
+    (``EnhancementModel.tuning_variants``; the model as it is when it declares none)."""
     w, h = resolution
-    scales = {models.grid_scale(h, w)} | {s for s in LITE_SCALES if s * 8 <= min(w, h)}
-    return [{"scale": s} for s in sorted(scales)]
+    variants = getattr(model, "tuning_variants", None)
+    return variants(h, w) if variants is not None else [{}]
 
 
 def backend_variants(device: torch.device, backends: Sequence[str] | None = None, cpu_compile: bool = False) -> list[tuple[str, dict]]:
@@ -256,7 +251,7 @@ def tune(
         raise CalibrateError(f"no backend among {list(backends or [])} can run on device {dev}")
     jobs = []
     for name, base, manifest in bases:
-        for mopts in model_variants(name, (w, h)):
+        for mopts in model_variants(base, (w, h)):
             for bname, bopts in bvars:
                 jobs.append((name, base, manifest, Candidate(name, bname, mopts, bopts, manifest is None)))
     results: list[dict[str, Any]] = []

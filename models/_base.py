@@ -20,6 +20,7 @@ tests a model's name):
 
 * ``sized_for(height, width)``: the model to run on frames of that size (the same
   weights; a model whose settings follow the frame size returns a re-configured copy);
+* ``tuning_variants(height, width)``: config changes the tuner should time;
 * ``affine_grid``: the model can run as an affine grid. It then also provides
   ``grid_cell`` (side of a grid cell in pixels), ``estimate_from_stats(mean, m1, m2)``
   (``estimate`` from the per-cell box means of RGB, luma and luma**2 of the frame padded
@@ -49,6 +50,11 @@ class EnhancementModel(nn.Module):
         """The model to run on frames of (height, width): itself unless its settings follow
         the frame size."""
         return self
+
+    def tuning_variants(self, height: int, width: int) -> list[dict[str, Any]]:
+        """Config changes worth timing for frames of (height, width) (``python -m
+        calibrate``); the weights must fit every one. Default: the model as it is."""
+        return [{}]
 
     def estimate(self, x: Tensor) -> tuple[Tensor | None, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

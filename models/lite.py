@@ -61,6 +61,12 @@ class LiteNet(EnhancementModel):
         s = grid_scale(height, width)
         return self if s == self.cfg.scale else with_config("lite", self, scale=s)
 
+    def tuning_variants(self, height: int, width: int) -> list[dict]:
+        """The frame-size scale of :func:`grid_scale` and the fixed scales of
+        :data:`TUNED_SCALES` that fit the frame (the weights do not depend on the scale)."""
+        scales = {grid_scale(height, width)} | {s for s in TUNED_SCALES if s * 8 <= min(height, width)}
+        return [{"scale": s} for s in sorted(scales)]
+
     def grid_coefficients(self, aux: Tensor, gain: Tensor, strength: float = 1.0) -> Tensor:
         """Per-cell affine coefficients (:func:`lite_coefficients`)."""
         return lite_coefficients(aux, gain, strength)
@@ -106,6 +112,9 @@ class LiteNet(EnhancementModel):
         up = up[..., :h, :w]
         return (up[:, :3] * x + up[:, 3:]).clamp(0.0, 1.0)
 
+
+#: fixed grid scales ``python -m calibrate`` also times.
+TUNED_SCALES: tuple[int, ...] = (4, 8)
 
 #: grid cells across the short side of a frame that the network was trained at
 #: (LOL 600x400 frames at scale 4: 100 rows).

@@ -184,10 +184,11 @@ def test_parse_resolution():
 
 def test_lite_scale_candidates():
     # the resolution-matched scale (models.grid_scale) plus the fixed ones that fit
-    assert model_variants("lite", (1920, 1080)) == [{"scale": 4}, {"scale": 8}, {"scale": 11}]
-    assert model_variants("lite", (1280, 720)) == [{"scale": 4}, {"scale": 7}, {"scale": 8}]
-    assert model_variants("lite", (64, 48)) == [{"scale": 1}, {"scale": 4}]
-    assert model_variants("sri", (1920, 1080)) == [{}]
+    lite = models.create_model("lite")
+    assert model_variants(lite, (1920, 1080)) == [{"scale": 4}, {"scale": 8}, {"scale": 11}]
+    assert model_variants(lite, (1280, 720)) == [{"scale": 4}, {"scale": 7}, {"scale": 8}]
+    assert model_variants(lite, (64, 48)) == [{"scale": 1}, {"scale": 4}]
+    assert model_variants(_small("sri"), (1920, 1080)) == [{}]
 
 
 def test_cli_writes_a_profile_that_loads(tmp_path, capsys):
