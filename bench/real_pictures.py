@@ -24,6 +24,7 @@ from dark_video import label_strip  # noqa: E402
 from peers import load_sci, load_zero_dce_pp, run_peer  # noqa: E402
 from realtime import create_engine  # noqa: E402
 from realtime.frame import Frame  # noqa: E402
+from realtime.paths import lol_root, video_root  # noqa: E402
 
 CLIPS = {"night_driving_dark_360p.mp4": (300, 700), "night_ir_surveillance.mp4": (300,)}
 
@@ -36,16 +37,25 @@ def _frames(path: Path, last: int):
             yield i, f.to_ndarray(format="rgb24")
 
 
+#: (label, checkpoint or None for the shipped weights) of the lite columns; --weights adds more
+LITE_COLUMNS: list[tuple[str, str | None]] = [("lite", None)]
+
+
+def _lite(weights: str | None):
+    if weights is None:
+        return models.load_pretrained("lite", torch.device("cpu"))[0]
+    return models.load_checkpoint(weights, torch.device("cpu"))[0]
+
+
 def strips(frames, picks, width):
-    lite, _ = models.load_pretrained("lite", torch.device("cpu"))
-    eng = create_engine(lite, "lite", torch.device("cpu"))
+    engines = [create_engine(_lite(w), "lite", torch.device("cpu")) for _, w in LITE_COLUMNS]
     sci, zdce = load_sci(), load_zero_dce_pp()
     out = []
     for i, img in frames:
-        ours = eng.process(Frame(image=img, index=i))[0].result.copy()
+        ours = [e.process(Frame(image=img, index=i))[0].result.copy() for e in engines]
         if i in picks:
-            out.append(label_strip([img, ours, run_peer(sci, img), run_peer(zdce, img)],
-                                   [f"input (mean {img.mean():.0f})", "lite", "SCI", "Zero-DCE++"], width))
+            out.append(label_strip([img, *ours, run_peer(sci, img), run_peer(zdce, img)],
+                                   [f"input (mean {img.mean():.0f})", *(c for c, _ in LITE_COLUMNS), "SCI", "Zero-DCE++"], width))
     return out
 
 
@@ -53,10 +63,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--out", default="docs/images")
     p.add_argument("--width", type=int, default=320)
+    p.add_argument("--weights", action="append", default=[], metavar="LABEL=CHECKPOINT",
+                   help="another lite column from a checkpoint (repeatable), e.g. new=runs/lite_video/best.pt")
     args = p.parse_args(argv)
+    for spec in args.weights:
+        label, _, path = spec.partition("=")
+        LITE_COLUMNS.append((label, path))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    video = ROOT.parent / "shared" / "data" / "video"
+    video = video_root()
     for name, picks in CLIPS.items():
         rows = strips(_frames(video / name, max(picks)), set(picks), args.width)
         path = out / f"real_{Path(name).stem}.jpg"
@@ -69,7 +84,7 @@ def main(argv=None) -> int:
 
     from realtime import degrade
 
-    ref = cv2.cvtColor(cv2.imread(str(ROOT.parent / "shared/data/lol/eval15/high/1.png")), cv2.COLOR_BGR2RGB)
+    ref = cv2.cvtColor(cv2.imread(str(lol_root() / "eval15/high/1.png")), cv2.COLOR_BGR2RGB)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for mean in (60, 125):
@@ -80,8 +95,7 @@ def main(argv=None) -> int:
             frames = list(_frames(clip, 15))
             rows += strips(frames, {15}, args.width)
             if mean == 125:
-                lite, _ = models.load_pretrained("lite", torch.device("cpu"))
-                eng = create_engine(lite, "lite", torch.device("cpu"))
+                eng = create_engine(_lite(LITE_COLUMNS[-1][1]), "lite", torch.device("cpu"))
                 diffs = [np.abs(eng.process(Frame(image=im, index=i))[0].result.astype(np.float32) - im).mean()
                          for i, im in frames]
                 print(f"well exposed (input mean {np.mean([im.mean() for _, im in frames]):.1f}): "

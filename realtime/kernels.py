@@ -92,8 +92,9 @@ def _hup_row(coef, g, cx0, cx1, wx, p_out, q_out, w_out):  # pragma: no cover - 
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _lite_render_kernel(frame, coef, scale, out):  # pragma: no cover - compiled
+def _lite_render_kernel(frame, coef, scale, out, pix):  # pragma: no cover - compiled
     # frame, out: (H, 3W) uint8 rows (HWC flattened per row); coef: (6, h, w).
+    # pix (3,) float32: per-pixel chroma gate (lo, hi, amount) on the input's luma, levels.
     H, W3 = out.shape[0], out.shape[1]
     W = W3 // 3
     h, w = coef.shape[1], coef.shape[2]
@@ -124,6 +125,9 @@ def _lite_render_kernel(frame, coef, scale, out):  # pragma: no cover - compiled
     has_w = coef.shape[0] > 6
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
     lo, hi, half = np.float32(0.0), np.float32(255.0), np.float32(0.5)
+    p_lo, p_amount = np.float32(pix[0]), np.float32(pix[2])
+    p_inv = np.float32(1.0) / max(np.float32(pix[1]) - p_lo, np.float32(1e-6))
+    one = np.float32(1.0)
     for cp in prange(nchunks):
         ck = np.int64(cp)  # prange indices may be unsigned: keep index arithmetic in int64
         g_begin = ck * h // nchunks
@@ -174,6 +178,12 @@ def _lite_render_kernel(frame, coef, scale, out):  # pragma: no cover - compiled
                     b = v3[3 * x + 2]
                     yl = kr * r + kg * gg + kb * b
                     cw = wa[x] + ly * dw[x]
+                    if p_amount > 0:
+                        # the pixel's own signal: no chroma where its input luma is at black
+                        t = (kr * np.float32(src[3 * x]) + kg * np.float32(src[3 * x + 1])
+                             + kb * np.float32(src[3 * x + 2]) - p_lo) * p_inv
+                        t = min(max(t, np.float32(0.0)), one)
+                        cw *= one - p_amount * (one - t * t * (np.float32(3.0) - np.float32(2.0) * t))
                     v3[3 * x] = yl + cw * (r - yl)
                     v3[3 * x + 1] = yl + cw * (gg - yl)
                     v3[3 * x + 2] = yl + cw * (b - yl)
@@ -343,7 +353,8 @@ def _u8_out(out: np.ndarray | None, H: int, W: int) -> tuple[np.ndarray, np.ndar
     return out, out_rows
 
 
-def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndarray | None = None) -> np.ndarray:
+def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndarray | None = None,
+                   pixel_chroma: tuple[float, float, float] | None = None) -> np.ndarray:
     """Apply the ``lite`` model's low-resolution affine map to a uint8 frame.
 
     ``out = clip(round(255 * (P_up * frame / 255 + Q_up)))`` where ``P = coef[0:3]``,
@@ -359,6 +370,10 @@ def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndar
             A 7th channel, when given, is a chroma weight ``w`` in [0, 1] applied after
             the affine map: ``out = Y + w_up * (out - Y)`` (Y: Rec.601 luma of out), so
             0 renders neutral grey (see ``realtime.tone``).
+        pixel_chroma: with a 7th channel, ``(lo, hi, amount)``: the chroma weight is also
+            multiplied per pixel by ``1 - amount * (1 - smoothstep(lo, hi, Y_in))``, Y_in
+            the input pixel's Rec.601 luma in 8-bit levels (near-black pixels go neutral
+            even inside a cell that holds signal). None: no per-pixel gate.
         scale: grid cell size in pixels.
         out: H x W x 3 uint8 array to write into (may be ``frame`` itself).
 
@@ -382,7 +397,8 @@ def lite_render_u8(frame: np.ndarray, coef: np.ndarray, scale: int, out: np.ndar
     if scale < 1 or coef.shape[1] * scale < H or coef.shape[2] * scale < W:
         raise ValueError(f"grid {coef.shape[1:]} x scale {scale} does not cover the frame {H}x{W}")
     out, out_rows = _u8_out(out, H, W)
-    _lite_render_kernel(_frame_rows(frame), np.ascontiguousarray(coef), scale, out_rows)
+    pix = np.array(pixel_chroma if pixel_chroma is not None else (0.0, 1.0, 0.0), np.float32)
+    _lite_render_kernel(_frame_rows(frame), np.ascontiguousarray(coef), scale, out_rows, pix)
     return out
 
 

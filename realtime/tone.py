@@ -25,6 +25,9 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
 * **Chroma floor**: the colour of a pixel is kept in full only where its cell holds
   signal well above the floor (``chroma_floor`` floors); below, it fades to neutral
   grey (the 7th coefficient channel, applied per pixel by the render kernel).
+  The same floors also gate each pixel by its own input luma (``pixel_chroma``): a
+  near-black pixel inside a cell that holds signal elsewhere (the dark side of a lit
+  object) is rendered neutral too, since the 4:2:0 chroma of such pixels is noise.
 * **Auto-bypass**: a frame that is already well exposed (smoothed input mean between
   ``bypass_start`` and ``bypass_end``) fades to the input itself.
 """
@@ -38,7 +41,8 @@ from torch import Tensor
 
 from models._layers import luminance
 
-__all__ = ["ToneConfig", "policy_coefficients", "black_level", "smoothstep", "exposure_target", "bypass_weight"]
+__all__ = ["ToneConfig", "policy_coefficients", "pixel_chroma_gate", "black_level", "smoothstep", "exposure_target",
+           "bypass_weight"]
 
 
 
@@ -60,7 +64,13 @@ class ToneConfig:
     #: recursive average with k = 0.09 keeps sqrt(k / (2 - k)) ~ 0.2 of it; 1 without it).
     residual_noise: float = 0.3
     #: colour is kept in full above this many floors, neutral grey below one floor.
-    chroma_floor: float = 6.0
+    chroma_floor: float = 10.0
+    #: how much the chroma floor also applies per pixel, on the pixel's own input luma
+    #: (0: per grid cell only) ...
+    pixel_chroma: float = 1.0
+    #: ... with floors this many times larger than a cell's (a pixel keeps more noise
+    #: than a cell's average).
+    pixel_floors: float = 2.0
     #: largest overall gain.
     max_gain: float = 32.0
     #: no cell's output luma above ``y ** lift_limit * 2 ** exposure`` of its input luma ``y``.
@@ -119,6 +129,16 @@ def black_level(mean: Tensor, cfg: ToneConfig) -> Tensor:
     k = max(1, int(round(cfg.black_quantile * flat.shape[2])))
     q = flat.kthvalue(k, dim=2).values[..., None, None]  # O(n), unlike torch.quantile's sort
     return q.clamp(max=cfg.black_max / 255.0).to(mean.dtype)
+
+
+def pixel_chroma_gate(floor: float, black: Tensor, m: float, cfg: ToneConfig, strength: float = 1.0) -> tuple[float, float, float]:
+    """``(lo, hi, amount)`` of the render kernel's per-pixel chroma gate
+    (``realtime.kernels.lite_render_u8``): in 8-bit levels of input luma, one and
+    ``chroma_floor`` floors above the black level, faded by the auto-bypass and the
+    user's strength like the rest of the policy."""
+    f = cfg.pixel_floors * (cfg.residual_noise * floor + cfg.floor_levels)
+    by = float(luminance(black.float()).mean()) * 255.0
+    return by + f, by + cfg.chroma_floor * f, cfg.pixel_chroma * bypass_weight(m, cfg) * strength
 
 
 def policy_coefficients(

@@ -151,3 +151,25 @@ def test_engine_near_black_input_stays_neutral():
     chroma = np.abs(dark - dark.mean(axis=2, keepdims=True)).max(axis=2)
     assert dark.mean() < 24.0  # dark (the gain applies to 1-2 levels at most)
     assert chroma.mean() < 2.0  # neutral: no false colour from the chroma blocks
+
+
+def test_render_gates_the_chroma_of_near_black_pixels_inside_a_lit_cell():
+    """One grid cell, lit on one half and at black on the other, whose coefficients keep
+    colour: the black half comes out neutral, the lit half keeps its colour."""
+    from realtime import kernels
+    from realtime.tone import pixel_chroma_gate
+
+    frame = np.zeros((8, 8, 3), np.uint8)
+    frame[:, :4] = (90, 40, 30)  # lit, reddish
+    frame[:, 4:] = (2, 0, 4)  # at black, a 4:2:0 tint
+    coef = np.zeros((7, 2, 2), np.float32)
+    coef[0:3] = 3.0  # gain 3
+    coef[6] = 1.0  # the cell keeps its colour
+    lo, hi, amount = pixel_chroma_gate(floor=2.0, black=torch.zeros(1, 3, 1, 1), m=0.1, cfg=ToneConfig())
+    plain = kernels.lite_render_u8(frame, coef, 4).astype(int)
+    gated = kernels.lite_render_u8(frame, coef, 4, pixel_chroma=(lo, hi, amount)).astype(int)
+    spread = lambda a: (a.max(axis=2) - a.min(axis=2)).mean()  # noqa: E731
+    assert spread(plain[:, 4:]) >= 6 and spread(gated[:, 4:]) <= 1  # the tint is gone
+    assert np.array_equal(plain[:, :4], gated[:, :4])  # signal keeps its colour
+    # a well-exposed frame is bypassed: no gate
+    assert pixel_chroma_gate(2.0, torch.zeros(1, 3, 1, 1), m=0.5, cfg=ToneConfig())[2] == 0.0

@@ -19,7 +19,7 @@ from torch import Tensor
 from .. import backends, kernels
 from ..errors import BackendUnavailableError
 from ..frame import Frame
-from ..tone import black_level, policy_coefficients
+from ..tone import black_level, pixel_chroma_gate, policy_coefficients
 from ._base import InferenceEngine
 
 __all__ = ["GridEngine"]
@@ -94,12 +94,14 @@ class GridEngine(InferenceEngine):
             m = m1.mean()
             gain = self._smooth(gain, m, t)
             t3 = time.perf_counter()
+            gate = None
             if self.tone is None:
                 coef = model.grid_coefficients(aux, gain, self.strength)[0].numpy()
             else:
                 floor = self._den.noise_floor() if self._den is not None else 1.0
                 m_s, black = self._exposure(float(m), black_level(aux[:, 1:4], self.tone))
                 coef = policy_coefficients(aux, gain, m_s, floor, self.tone, self.strength, black)[0].numpy()
-            frame.result = kernels.lite_render_u8(img, coef, cell, out=self._next_out())
+                gate = pixel_chroma_gate(floor, black, m_s, self.tone, self.strength)
+            frame.result = kernels.lite_render_u8(img, coef, cell, out=self._next_out(), pixel_chroma=gate)
             t["render"] = time.perf_counter() - t3
         return [frame]
