@@ -15,9 +15,11 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
 * **Black level**: the darkest cells (``black_quantile`` of the cells, at most
   ``black_max`` levels) are real video's black (limited range, a camera's offset); the
   gain applies to what lies above it, so black stays black instead of turning grey.
-* **Highlights and halos**: no cell is lifted above ``y ** lift_limit`` of its own luma
-  ``y``: bright areas (a dusk sky, a lamp) keep nearly their level instead of clipping
-  to white, and the step around them (the halo) stays small.
+* **Highlights and halos**: no cell darker than the frame's mean cell is lifted above
+  ``y ** lift_limit`` of its own luma ``y`` (the dark, noisy regions); brighter cells
+  follow the mean cell's cap times ``(y / mean) ** highlight_lift``, so their gain never
+  exceeds the mean's: bright areas (a dusk sky, a lamp) keep their contrast without
+  clipping to white, and the step around them (the halo) stays small.
 * **Signal floor**: cells whose signal above black is below the noise left after the
   temporal denoiser plus ``floor_levels`` keep their own (dark) level: the gain fades to
   1 there (``gain ** s``, ``s`` a smooth step), and the gain map is smoothed on the grid
@@ -73,8 +75,13 @@ class ToneConfig:
     pixel_floors: float = 2.0
     #: largest overall gain.
     max_gain: float = 32.0
-    #: no cell's output luma above ``y ** lift_limit * 2 ** exposure`` of its input luma ``y``.
+    #: no cell's output luma above ``y ** lift_limit * 2 ** exposure`` of its input luma ``y``
+    #: (cells darker than the frame's mean cell) ...
     lift_limit: float = 0.4
+    #: ... and above the mean cell's cap times ``(y / mean) ** highlight_lift`` (brighter
+    #: cells: their gain never exceeds the mean cell's, so highlights keep their contrast
+    #: without whitening; ``lift_limit`` here would flatten them).
+    highlight_lift: float = 0.7
     #: how much of the network's colour correction is kept (0: a pure brightness gain,
     #: the input's hues; 1: the network's colour gains as they are).
     colour: float = 0.5
@@ -182,7 +189,9 @@ def policy_coefficients(
     # luma (bright areas keep nearly their level, dark ones may be lifted a lot)
     y = luminance(mean).clamp(1e-6, 1.0)
     cell_out = luminance(gain * sig).clamp(min=1e-6)
-    cap = (y ** cfg.lift_limit * 2.0**cfg.exposure).clamp(max=1.0)  # --exposure moves the cap too
+    ym = luminance(mean).mean(dim=(1, 2, 3), keepdim=True).clamp(1e-6, 1.0)
+    cap = torch.where(y < ym, y**cfg.lift_limit, ym**cfg.lift_limit * (y / ym) ** cfg.highlight_lift)
+    cap = (cap * 2.0**cfg.exposure).clamp(max=1.0)  # --exposure moves the cap too
     gain = gain * torch.minimum(torch.ones_like(cell_out), torch.maximum(cap, y) / cell_out)
     b = bypass_weight(m, cfg) * strength
     p = gain * a
