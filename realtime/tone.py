@@ -172,7 +172,8 @@ def policy_coefficients(
     sig = (mean - black).clamp(min=0.0)  # what the cells hold above black
     ys = luminance(sig)
     # colour: keep ``colour`` of the network's colour correction, the rest is a luma gain
-    g_lum = (luminance(gain * mean) / luminance(mean).clamp(min=1e-6)).clamp(min=1e-6)
+    y_in = luminance(mean)  # the cells' input luma
+    g_lum = (luminance(gain * mean) / y_in.clamp(min=1e-6)).clamp(min=1e-6)
     gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
     # signal floor: the gain fades to 1 where the cell holds nothing above black
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
@@ -187,9 +188,9 @@ def policy_coefficients(
     gain = gain * k
     # highlights and halos: no cell brighter than the curve y ** lift_limit of its own
     # luma (bright areas keep nearly their level, dark ones may be lifted a lot)
-    y = luminance(mean).clamp(1e-6, 1.0)
+    y = y_in.clamp(1e-6, 1.0)
     cell_out = luminance(gain * sig).clamp(min=1e-6)
-    ym = luminance(mean).mean(dim=(1, 2, 3), keepdim=True).clamp(1e-6, 1.0)
+    ym = y_in.mean(dim=(1, 2, 3), keepdim=True).clamp(1e-6, 1.0)
     cap = torch.where(y < ym, y**cfg.lift_limit, ym**cfg.lift_limit * (y / ym) ** cfg.highlight_lift)
     cap = (cap * 2.0**cfg.exposure).clamp(max=1.0)  # --exposure moves the cap too
     gain = gain * torch.minimum(torch.ones_like(cell_out), torch.maximum(cap, y) / cell_out)

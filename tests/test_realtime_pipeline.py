@@ -166,3 +166,17 @@ def test_failed_run_leaves_no_partial_output(tmp_path):
 def test_null_sink_counts():
     r = Pipeline(FakeSource(5), FakeEngine(), NullSink()).run()
     assert r.frames_out == 5
+
+
+def test_pipeline_sizes_the_engines_output_ring_from_its_queues():
+    """A library caller's engine with a small ring gets enough buffers for the pipeline's
+    queues: no result is overwritten while it waits for the sink."""
+    import models
+    import torch
+    from realtime import create_engine
+
+    eng = create_engine(models.create_model("lite").eval(), "lite", torch.device("cpu"), out_ring=3, temporal_strength=0.0)
+    eng.prepare(16, 16)
+    assert len(eng._out) == 3
+    Pipeline(FakeSource(1), eng, NullSink(), queue_size=8)
+    assert len(eng._out) == Pipeline.queue_capacity(False, 8) + 1 == 11

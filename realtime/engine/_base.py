@@ -23,6 +23,9 @@ from ..tone import ToneConfig
 
 __all__ = ["InferenceEngine", "select_backend_for"]
 
+#: Rec.601 luma weights, as ``models.luminance`` (the frame exposure fed to the smoother).
+LUMA = (0.299, 0.587, 0.114)
+
 logger = logging.getLogger("realtime.engine")
 
 

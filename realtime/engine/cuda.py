@@ -14,11 +14,10 @@ import torch
 from ..colour import i420_to_rgb, rgb_to_i420
 from ..convert import u8_from_unit, unit_from_u8
 from ..frame import Frame
-from ._base import InferenceEngine
+from ._base import LUMA, InferenceEngine
 
 __all__ = ["CudaEngine"]
 
-_LUMA = (0.299, 0.587, 0.114)  # Rec.601, as models.luminance
 
 
 class CudaEngine(InferenceEngine):
@@ -63,7 +62,7 @@ class CudaEngine(InferenceEngine):
         self._compute_stream = torch.cuda.Stream(dev)
         self._d2h_stream = torch.cuda.Stream(dev)
         self._slot = 0
-        self._luma = torch.tensor(_LUMA, device=dev).view(1, 3, 1, 1)
+        self._luma = torch.tensor(LUMA, device=dev).view(1, 3, 1, 1)
 
 
     def _grow_ring(self, n: int) -> None:

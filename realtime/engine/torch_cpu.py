@@ -9,11 +9,10 @@ import torch
 
 from .. import kernels
 from ..frame import Frame
-from ._base import InferenceEngine
+from ._base import LUMA, InferenceEngine
 
 __all__ = ["TorchEngine"]
 
-_LUMA = (0.299, 0.587, 0.114)  # Rec.601, as models.luminance
 
 
 class TorchEngine(InferenceEngine):
@@ -41,7 +40,7 @@ class TorchEngine(InferenceEngine):
                 kernels.u8_to_float_chw(img, self._fbuf.numpy())
             x = self._fbuf if b.dtype == torch.float32 else self._fbuf.to(b.dtype)
             r, g, bl = cv2.mean(img)[:3]
-            exposure = (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * bl) / 255.0
+            exposure = (LUMA[0] * r + LUMA[1] * g + LUMA[2] * bl) / 255.0
             t1 = time.perf_counter()
             aux, illum = b.estimate(x)
             t2 = time.perf_counter()
