@@ -24,6 +24,11 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
   temporal denoiser plus ``floor_levels`` keep their own (dark) level: the gain fades to
   1 there (``gain ** s``, ``s`` a smooth step), and the gain map is smoothed on the grid
   (log domain) so that it never steps from cell to cell along an edge.
+* **De-quantisation** (``dequant``): near black, each cell's mean is replaced by a
+  smooth estimate within its uncertainty (``dequant`` floors), so the codec's flat dark
+  blocks (whole blocks at 0 beside blocks at 2) render as a gradient instead of black
+  holes in a lifted field; only what lies within two uncertainties of black takes part,
+  so a light does not lend its dark surroundings a glow.
 * **Chroma floor**: the colour of a pixel is kept in full only where its cell holds
   signal well above the floor (``chroma_floor`` floors); below, it fades to neutral
   grey (the 7th coefficient channel, applied per pixel by the render kernel).
@@ -85,6 +90,16 @@ class ToneConfig:
     #: how much of the network's colour correction is kept (0: a pure brightness gain,
     #: the input's hues; 1: the network's colour gains as they are).
     colour: float = 0.5
+    #: de-quantisation of the dark cells: each cell's mean is replaced by a smooth
+    #: (blurred) estimate of it, kept within ``dequant`` floors of the cell's own mean. In
+    #: the dark, 8-bit steps and the codec's flat blocks (whole blocks at 0 beside blocks
+    #: at 2) are below the noise floor; multiplied by a large gain they would render as
+    #: black holes and steps. 0: off.
+    dequant: float = 1.5
+    #: passes of the ``dequant_kernel``-cell box blur of the smooth estimate (about a
+    #: Gaussian of ``sqrt(passes * (k*k - 1) / 12)`` cells).
+    dequant_passes: int = 3
+    dequant_kernel: int = 5
     #: the black level is this quantile of the cells' mean RGB, per channel ...
     black_quantile: float = 0.02
     #: ... and at most this many 8-bit levels.
@@ -169,6 +184,17 @@ def policy_coefficients(
     a, mean = aux[:, :1], aux[:, 1:4]
     if black is None:
         black = black_level(mean, cfg)
+    f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
+    if cfg.dequant > 0:
+        # near black, a smooth estimate of each cell within its uncertainty: a field of
+        # flat dark blocks renders as a gradient. Only what lies within two uncertainties
+        # of black takes part (clipped there), so a lit edge lends its dark side at most
+        # a faint, short glow, and cells above four are left as they are.
+        d = cfg.dequant * f
+        smooth = _blur(torch.minimum(mean, black + 2.0 * d), cfg.dequant_passes, cfg.dequant_kernel)
+        dq = torch.minimum(torch.maximum(smooth, mean - d), mean + d)
+        near = smoothstep(2.0 * d, 4.0 * d, luminance(mean - black))
+        mean = dq + near * (mean - dq)
     sig = (mean - black).clamp(min=0.0)  # what the cells hold above black
     ys = luminance(sig)
     # colour: keep ``colour`` of the network's colour correction, the rest is a luma gain
@@ -176,7 +202,6 @@ def policy_coefficients(
     g_lum = (luminance(gain * mean) / y_in.clamp(min=1e-6)).clamp(min=1e-6)
     gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
     # signal floor: the gain fades to 1 where the cell holds nothing above black
-    f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
     s = smoothstep(0.25 * f, 1.5 * f, ys)
     # smooth in space (log domain): a gain that steps from cell to cell would draw the
     # cell grid into the picture along every edge between signal and black

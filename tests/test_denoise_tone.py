@@ -95,6 +95,29 @@ def test_policy_keeps_black_dark_and_neutral():
     assert wgt[..., :4].min() > 0.95
 
 
+def test_policy_renders_dark_codec_blocks_without_holes():
+    # an extremely dark frame as H.264 leaves it: 4x4-cell blocks at 0 beside blocks at 2
+    # levels (a cell is 4 px: 16 px blocks). Multiplied by the gain, the steps between
+    # them would render as black holes in a grey field; the de-quantisation smooths them.
+    h, w = 24, 32
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    blocks = (((yy // 4) + (xx // 4)) % 2 == 0).float() * 2.0
+    mean = (blocks + 0.0)[None, None].expand(1, 3, h, w) / 255
+    mean = mean.contiguous()
+    aux = torch.cat([torch.zeros(1, 1, h, w), mean], 1)  # detail weight 0: the cells render their mean
+    gain = torch.full((1, 3, h, w), 20.0)
+
+    def rendered(cfg):
+        coef = policy_coefficients(aux, gain, m=1 / 255, floor=0.5, cfg=cfg)
+        return ((coef[:, :3] * mean + coef[:, 3:6]) * 255)[0, 1, 4:-4, 4:-4]
+
+    on, off = rendered(ToneConfig()), rendered(ToneConfig(dequant=0.0))
+    step = lambda img: float((img[:, 1:] - img[:, :-1]).abs().max())  # noqa: E731
+    assert step(on) < 0.5 * step(off), (step(on), step(off))
+    assert on.min() > 0.3 * off.max()  # no cell left black beside its lifted neighbours
+    assert float(on.max()) <= float(off.max())  # filled in, not brightened beyond the lit blocks
+
+
 def test_exposure_target_and_bypass():
     cfg = ToneConfig()
     assert exposure_target(5 / 255, cfg) < 0.2  # night stays darker than daylight
