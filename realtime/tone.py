@@ -27,8 +27,8 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
 * **De-quantisation** (``dequant``): near black, each cell's mean is replaced by a
   smooth estimate within its uncertainty (``dequant`` floors), so the codec's flat dark
   blocks (whole blocks at 0 beside blocks at 2) render as a gradient instead of black
-  holes in a lifted field; only what lies within two uncertainties of black takes part,
-  so a light does not lend its dark surroundings a glow.
+  holes in a lifted field; only what lies within ``dequant_reach`` uncertainties of
+  black takes part, so a light does not lend its dark surroundings a glow.
 * **Chroma floor**: the colour of a pixel is kept in full only where its cell holds
   signal well above the floor (``chroma_floor`` floors); below, it fades to neutral
   grey (the 7th coefficient channel, applied per pixel by the render kernel).
@@ -100,6 +100,10 @@ class ToneConfig:
     #: Gaussian of ``sqrt(passes * (k*k - 1) / 12)`` cells).
     dequant_passes: int = 3
     dequant_kernel: int = 5
+    #: only cells within this many uncertainties of black are smoothed, and brighter
+    #: cells enter the smooth estimate clipped there (a light must not lend its dark
+    #: surroundings a glow).
+    dequant_reach: float = 3.0
     #: the black level is this quantile of the cells' mean RGB, per channel ...
     black_quantile: float = 0.02
     #: ... and at most this many 8-bit levels.
@@ -187,13 +191,14 @@ def policy_coefficients(
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
     if cfg.dequant > 0:
         # near black, a smooth estimate of each cell within its uncertainty: a field of
-        # flat dark blocks renders as a gradient. Only what lies within two uncertainties
-        # of black takes part (clipped there), so a lit edge lends its dark side at most
-        # a faint, short glow, and cells above four are left as they are.
+        # flat dark blocks renders as a gradient. Only what lies within ``dequant_reach``
+        # uncertainties of black takes part (clipped there), so a lit edge lends its dark
+        # side at most a faint, short glow; cells above twice that are left as they are.
         d = cfg.dequant * f
-        smooth = _blur(torch.minimum(mean, black + 2.0 * d), cfg.dequant_passes, cfg.dequant_kernel)
+        r = cfg.dequant_reach * d
+        smooth = _blur(torch.minimum(mean, black + r), cfg.dequant_passes, cfg.dequant_kernel)
         dq = torch.minimum(torch.maximum(smooth, mean - d), mean + d)
-        near = smoothstep(2.0 * d, 4.0 * d, luminance(mean - black))
+        near = smoothstep(r, 2.0 * r, luminance(mean - black))
         mean = dq + near * (mean - dq)
     sig = (mean - black).clamp(min=0.0)  # what the cells hold above black
     ys = luminance(sig)
