@@ -206,8 +206,10 @@ def policy_coefficients(
     y_in = luminance(mean)  # the cells' input luma
     g_lum = (luminance(gain * mean) / y_in.clamp(min=1e-6)).clamp(min=1e-6)
     gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
-    # signal floor: the gain fades to 1 where the cell holds nothing above black
-    s = smoothstep(0.25 * f, 1.5 * f, ys)
+    # signal floor: the gain fades to 1 where the cell holds nothing above black (after
+    # the de-quantisation, a cell a fraction of a floor above black is a smooth estimate,
+    # not a lone 8-bit step, so the fade can be narrow: 0.25..1.5 floors before it)
+    s = smoothstep(0.05 * f, 0.4 * f, ys)
     # smooth in space (log domain): a gain that steps from cell to cell would draw the
     # cell grid into the picture along every edge between signal and black
     gain = _blur(s * torch.log(gain)).exp()
