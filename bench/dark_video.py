@@ -541,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="LOL root (default: realtime.paths.lol_root())")
     ap.add_argument("--md", help="write the markdown table here")
     ap.add_argument("--json", help="write all numbers here")
-    ap.add_argument("--pictures", help="folder for input | method ... | reference strips, one frame per group")
+    ap.add_argument("--pictures", help="folder for input | method ... | reference strips: the last frame of each group's static clip, and the centre of its pan at 2x (ghosting)")
     ap.add_argument("--real", action="store_true", help="also false colour on ../shared/data/video/*.mp4")
     ap.add_argument("--real-only", action="store_true", help="only the real clips")
     args = ap.parse_args(argv)
@@ -597,8 +597,9 @@ def main(argv: list[str] | None = None) -> int:
                             res = json.loads(score_path.read_text())
                             res.update(scene=sc.name, kind=kind)
                             groups.setdefault(spec.group, {}).setdefault(m.label, []).append(res)
-                            if args.pictures and kind == "static" and sc == scenes[0]:
-                                pic = pictures.setdefault(spec.group, {"clip": clip, "ref": reference_frames(refs[sc.name], spec)[0], "out": {}})
+                            if args.pictures and sc == scenes[0]:
+                                key = spec.group if kind == "static" else f"{spec.group} pan"
+                                pic = pictures.setdefault(key, {"clip": clip, "refs": reference_frames(refs[sc.name], spec), "out": {}})
                                 pic["out"][m.label] = out_path
             print(f"dark_video: {m.label} done in {time.time() - t_m:.0f}s", file=sys.stderr, flush=True)
         results = {g: {lab: aggregate(clips) for lab, clips in rows.items()} for g, rows in groups.items()}
@@ -622,8 +623,11 @@ def main(argv: list[str] | None = None) -> int:
                     o = decode(p)
                     imgs.append(o[min(i, len(o) - 1)])
                     labs.append(lab)
-                imgs.append(pic["ref"])
+                imgs.append(pic["refs"][min(i, len(pic["refs"]) - 1)])
                 labs.append("reference")
+                if g.endswith("pan"):  # the last frame of the pan, its centre at 2x: ghosts show as trails
+                    h, w = imgs[0].shape[:2]
+                    imgs = [im[h // 4: h // 4 + h // 2, w // 4: w // 4 + w // 2] for im in imgs]
                 strip = label_strip(imgs, labs)
                 name = folder / f"dark_{g.replace(' ', '_')}.jpg"
                 cv2.imwrite(str(name), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])

@@ -21,7 +21,10 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
 * The noise is signal dependent (shot noise grows with brightness): each frame the
   filter measures the median ``|d|`` per brightness band (16 bands), fits
   ``var = a + b * brightness`` and uses it on the next frame, so it needs no calibration
-  and follows gain changes of the camera. Codec noise comes in blocks, which a box mean
+  and follows gain changes of the camera. Motion over most of the frame (a pan) would
+  read as noise and let low-contrast detail smear along it: the estimate is capped at
+  twice the same fit on the differences of horizontal neighbours within the frame
+  (blind to motion), and rises slower than it falls. Codec noise comes in blocks, which a box mean
   does not average down as much as white noise: the measured ratio of the stds of ``d``
   and of its box mean replaces the white-noise factor (CPU path).
 
@@ -103,20 +106,29 @@ def _diff_kernel(frame, state, d):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=True)
-def _hist_kernel(state, d, hist, step):  # pragma: no cover - compiled
+def _hist_kernel(frame, state, d, hist, hist_s, step):  # pragma: no cover - compiled
     # |d| histogram per brightness band of the state, on every ``step``-th row and pixel
-    # (tens of thousands of samples: plenty for a median, a fraction of the cost).
+    # (tens of thousands of samples: plenty for a quantile, a fraction of the cost); and
+    # the same for the luma difference of horizontal neighbours in the frame (``hist_s``:
+    # spatial, blind to motion).
     hist[:, :] = 0
+    hist_s[:, :] = 0
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
     inv_w = np.float32(1.0 / _BIN_W)
+    W = d.shape[1]
     for y in range(0, d.shape[0], step):
         s = state[y]
+        f = frame[y]
         dr = d[y]
-        for x in range(0, d.shape[1], step):
+        for x in range(0, W - 1, step):
             ys = kr * s[3 * x] + kg * s[3 * x + 1] + kb * s[3 * x + 2]
             band = min(max(int(ys) >> 4, 0), BANDS - 1)
             b = min(int(abs(dr[x]) * inv_w), BINS - 1)
             hist[band, b] += 1
+            y0 = kr * np.float32(f[3 * x]) + kg * np.float32(f[3 * x + 1]) + kb * np.float32(f[3 * x + 2])
+            y1 = kr * np.float32(f[3 * x + 3]) + kg * np.float32(f[3 * x + 4]) + kb * np.float32(f[3 * x + 5])
+            b = min(int(abs(y1 - y0) * inv_w), BINS - 1)
+            hist_s[band, b] += 1
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -163,11 +175,21 @@ def _copy_u8_to_f32(frame, state):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------- noise model
 
 
+#: quantile of ``|d|`` a band's noise std is read from (the median), and its factor for
+#: a Gaussian (``1 / Phi^-1((1 + q) / 2)``).
+NOISE_QUANTILE = 0.5
+_NOISE_FACTOR = 1.4826
+#: the temporal noise variance is at most this many times the variance measured from
+#: horizontal neighbours (which camera processing and the codec correlate, so lower).
+SPATIAL_CAP = 2.0
+
+
 def noise_model(hist: np.ndarray, min_sigma: float, min_count: int = 256) -> tuple[float, float] | None:
     """Fit the noise of the luma difference as ``var(v) = a + b * v`` (v: brightness 0..255).
 
     ``hist``: (BANDS, BINS) counts of ``|d|`` per brightness band. Each band's std is
-    ``1.4826 * median |d|`` (robust to the few moving pixels); the line is fitted to the
+    ``1.4826 * median |d|`` (robust to the few moving pixels; motion over most of the
+    frame is bounded by :data:`SPATIAL_CAP` in :class:`TemporalDenoiser`); the line is fitted to the
     bands' variances weighted by their counts (shot noise grows linearly with the signal,
     read noise is the constant). Returns ``(a, b)`` with ``a >= min_sigma**2`` and
     ``b >= 0``, or None when no band has ``min_count`` samples.
@@ -177,9 +199,9 @@ def noise_model(hist: np.ndarray, min_sigma: float, min_count: int = 256) -> tup
     v, var, wt = [], [], []
     for band in range(BANDS):
         if counts[band] >= min_count:
-            j = int(np.searchsorted(cum[band], counts[band] / 2.0))
+            j = int(np.searchsorted(cum[band], counts[band] * NOISE_QUANTILE))
             v.append(band * 16 + 8)
-            var.append((1.4826 * (j + 0.5) * _BIN_W) ** 2)
+            var.append((_NOISE_FACTOR * (j + 0.5) * _BIN_W) ** 2)
             wt.append(counts[band])
     if not v:
         return None
@@ -243,6 +265,7 @@ class TemporalDenoiser:
             self._state = np.empty((h, w, 3), np.float32)
             self._d = np.empty((h, w), np.float32)
             self._hist = np.zeros((BANDS, BINS), np.int32)
+            self._hist_s = np.zeros((BANDS, BINS), np.int32)
             _copy_u8_to_f32(rows, _rows(self._state))
             return self._state
         if self.cfg.strength == 0.0:
@@ -250,12 +273,20 @@ class TemporalDenoiser:
             return self._state
         state = _rows(self._state)
         _diff_kernel(rows, state, self._d)
-        _hist_kernel(state, self._d, self._hist, _HIST_STEP if min(h, w) >= 64 * _HIST_STEP else 1)
+        _hist_kernel(rows, state, self._d, self._hist, self._hist_s, _HIST_STEP if min(h, w) >= 64 * _HIST_STEP else 1)
         win = self.cfg.window
         dbox = cv2.blur(self._d, (win, win), borderType=cv2.BORDER_REFLECT)
         fit = noise_model(self._hist, self.cfg.min_sigma)
-        if fit is not None:  # follows the camera's gain within a few frames, without jitter
-            self._noise = fit if self._noise is None else tuple(0.7 * o + 0.3 * n for o, n in zip(self._noise, fit))
+        cap = noise_model(self._hist_s, self.cfg.min_sigma)
+        if fit is not None and cap is not None:
+            # motion over most of the frame (a pan) inflates the temporal differences
+            # even in their lower quarter; the neighbours' differences within the frame
+            # do not move with it: the noise is at most SPATIAL_CAP times their level
+            fit = (min(fit[0], SPATIAL_CAP * cap[0]), min(fit[1], SPATIAL_CAP * cap[1]))
+        if fit is not None:  # follows the camera's gain within a few frames, without jitter;
+            # rises slower than it falls (a burst of motion must not raise the threshold)
+            self._noise = fit if self._noise is None else tuple(
+                o + (0.1 if n > o else 0.3) * (n - o) for o, n in zip(self._noise, fit))
         na, nb = self._noise if self._noise is not None else (4.0, 0.0)
         # Noise averages down in the window by ``win`` only if it is white; a codec's
         # noise comes in blocks. The ratio of the measured stds of d and of its window
@@ -264,7 +295,8 @@ class TemporalDenoiser:
         sd = np.median(np.abs(self._d[::step, ::step]))
         sb = np.median(np.abs(dbox[::step, ::step]))
         ratio = float(win) if sb <= 0 or sd <= 0 else float(min(max(sd / sb, 1.0), win))
-        self._ratio = ratio if self._ratio is None else 0.7 * self._ratio + 0.3 * ratio
+        # (falls slowly: motion over much of the frame also makes d and its mean alike)
+        self._ratio = ratio if self._ratio is None else self._ratio + (0.3 if ratio > self._ratio else 0.05) * (ratio - self._ratio)
         c = self.cfg
         _update_kernel(rows, state, self._d, dbox, np.float32(na), np.float32(nb), np.float32(c.k_min), np.float32(self._ratio),
                        np.float32(c.motion_low), np.float32(c.motion_high), np.float32(c.pixel_low), np.float32(c.pixel_high))
