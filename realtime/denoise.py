@@ -356,8 +356,21 @@ class TorchTemporalDenoiser:
         sig = (sums2 / cnts2.clamp(min=1.0)) * 1.2533
         valid = cnts2 >= 256
         glob = (sums2.sum() / cnts2.sum().clamp(min=1.0)) * 1.2533
-        sig = torch.where(valid, sig, glob).clamp(min=c.min_sigma)
-        self._band_sig = sig if self._band_sig is None else 0.7 * self._band_sig + 0.3 * sig
+        sig = torch.where(valid, sig, glob)
+        # the cap of the CPU path: motion over most of the frame must not read as noise;
+        # the horizontal neighbours' differences within the frame do not move with it
+        yx = (x.float() * w).sum(1, keepdim=True) * 255.0
+        hs = (yx[..., 1:] - yx[..., :-1]).abs().flatten()
+        hb = band[..., :-1].flatten()
+        s_sum = torch.zeros(BANDS, device=x.device).index_add_(0, hb, hs)
+        s_cnt = torch.zeros(BANDS, device=x.device).index_add_(0, hb, torch.ones_like(hs))
+        s_glob = (s_sum.sum() / s_cnt.sum().clamp(min=1.0)) * 1.2533
+        sig_s = torch.where(s_cnt >= 256, (s_sum / s_cnt.clamp(min=1.0)) * 1.2533, s_glob)
+        sig = torch.minimum(sig, SPATIAL_CAP**0.5 * sig_s).clamp(min=c.min_sigma)
+        if self._band_sig is None:
+            self._band_sig = sig
+        else:  # rises slower than it falls
+            self._band_sig = self._band_sig + torch.where(sig > self._band_sig, 0.1, 0.3) * (sig - self._band_sig)
         sig_px = self._band_sig[band]
         win = c.window
         dbox = F.avg_pool2d(F.pad(d, (win // 2,) * 4, mode="reflect"), win, stride=1)
