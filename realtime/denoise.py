@@ -32,7 +32,8 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
 box filter (about 5 ms per 1280x720 frame on one idle core; 10.5 ms of wall time in the
 pipeline beside decode and encode, docs/BENCHMARKS.md §9); :class:`TorchTemporalDenoiser`
 does the same with tensor ops on (1, 3, H, W) float frames, for the CUDA path (per-band
-noise without the line fit or the block-noise ratio; tested on CPU tensors only).
+noise without the line fit or the block-noise ratio, with the same spatial cap; tested on
+CPU tensors only).
 """
 from __future__ import annotations
 
