@@ -109,7 +109,7 @@ def _diff_kernel(frame, state, d):  # pragma: no cover - compiled
 @njit(cache=True, fastmath=True)
 def _hist_kernel(frame, state, d, hist, hist_s, step):  # pragma: no cover - compiled
     # |d| histogram per brightness band of the state, on every ``step``-th row and pixel
-    # (tens of thousands of samples: plenty for a quantile, a fraction of the cost); and
+    # (tens of thousands of samples: plenty for a median, a fraction of the cost); and
     # the same for the luma difference of horizontal neighbours in the frame (``hist_s``:
     # spatial, blind to motion).
     hist[:, :] = 0
@@ -176,10 +176,6 @@ def _copy_u8_to_f32(frame, state):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------- noise model
 
 
-#: quantile of ``|d|`` a band's noise std is read from (the median), and its factor for
-#: a Gaussian (``1 / Phi^-1((1 + q) / 2)``).
-NOISE_QUANTILE = 0.5
-_NOISE_FACTOR = 1.4826
 #: the temporal noise variance is at most this many times the variance measured from
 #: horizontal neighbours (which camera processing and the codec correlate, so lower).
 SPATIAL_CAP = 2.0
@@ -200,9 +196,9 @@ def noise_model(hist: np.ndarray, min_sigma: float, min_count: int = 256) -> tup
     v, var, wt = [], [], []
     for band in range(BANDS):
         if counts[band] >= min_count:
-            j = int(np.searchsorted(cum[band], counts[band] * NOISE_QUANTILE))
+            j = int(np.searchsorted(cum[band], counts[band] / 2.0))
             v.append(band * 16 + 8)
-            var.append((_NOISE_FACTOR * (j + 0.5) * _BIN_W) ** 2)
+            var.append((1.4826 * (j + 0.5) * _BIN_W) ** 2)
             wt.append(counts[band])
     if not v:
         return None
@@ -280,9 +276,9 @@ class TemporalDenoiser:
         fit = noise_model(self._hist, self.cfg.min_sigma)
         cap = noise_model(self._hist_s, self.cfg.min_sigma)
         if fit is not None and cap is not None:
-            # motion over most of the frame (a pan) inflates the temporal differences
-            # even in their lower quarter; the neighbours' differences within the frame
-            # do not move with it: the noise is at most SPATIAL_CAP times their level
+            # motion over most of the frame (a pan) inflates the temporal differences'
+            # median; the neighbours' differences within the frame do not move with it:
+            # the noise variance is at most SPATIAL_CAP times theirs
             fit = (min(fit[0], SPATIAL_CAP * cap[0]), min(fit[1], SPATIAL_CAP * cap[1]))
         if fit is not None:  # follows the camera's gain within a few frames, without jitter;
             # rises slower than it falls (a burst of motion must not raise the threshold)
