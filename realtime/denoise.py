@@ -323,6 +323,7 @@ class TorchTemporalDenoiser:
         self.cfg = cfg
         self._state: Tensor | None = None
         self._band_sig: Tensor | None = None
+        self._luma_w: Tensor | None = None
 
     def reset(self) -> None:
         self._state = None
@@ -337,9 +338,12 @@ class TorchTemporalDenoiser:
         if c.strength == 0.0:
             s.copy_(x)
             return s.to(x.dtype)
-        w = torch.tensor([_KR, _KG, _KB], device=x.device).view(1, 3, 1, 1)
+        w = self._luma_w
+        if w is None or w.device != x.device:  # once, not a host-to-device copy per frame
+            w = self._luma_w = torch.tensor([_KR, _KG, _KB], device=x.device).view(1, 3, 1, 1)
         ys = (s * w).sum(1, keepdim=True) * 255.0
-        d = (x.float() * w).sum(1, keepdim=True) * 255.0 - ys
+        yx = (x.float() * w).sum(1, keepdim=True) * 255.0  # the frame's luma
+        d = yx - ys
         band = (ys / 16.0).long().clamp_(0, BANDS - 1)
         ad = d.abs().flatten()
         sums = torch.zeros(BANDS, device=x.device).index_add_(0, band.flatten(), ad)
@@ -356,7 +360,6 @@ class TorchTemporalDenoiser:
         sig = torch.where(valid, sig, glob)
         # the cap of the CPU path: motion over most of the frame must not read as noise;
         # the horizontal neighbours' differences within the frame do not move with it
-        yx = (x.float() * w).sum(1, keepdim=True) * 255.0
         hs = (yx[..., 1:] - yx[..., :-1]).abs().flatten()
         hb = band[..., :-1].flatten()
         s_sum = torch.zeros(BANDS, device=x.device).index_add_(0, hb, hs)

@@ -116,6 +116,9 @@ class ToneConfig:
             raise ValueError(f"exposure must be in [-4, 4] EV, got {self.exposure}")
         if not 0.0 <= self.night <= 1.0:
             raise ValueError(f"night must be in [0, 1], got {self.night}")
+        if self.dequant_kernel < 1 or self.dequant_kernel % 2 == 0 or self.dequant_passes < 0:
+            raise ValueError(f"dequant_kernel must be a positive odd number and dequant_passes >= 0, "
+                             f"got {self.dequant_kernel}, {self.dequant_passes}")
         if not 0.0 < self.bypass_start < self.bypass_end:
             raise ValueError(f"need 0 < bypass_start < bypass_end, got {self.bypass_start}, {self.bypass_end}")
 
