@@ -27,8 +27,10 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
 * **De-quantisation** (``dequant``): near black, each cell's mean is replaced by a
   smooth estimate within its uncertainty (``dequant`` floors), so the codec's flat dark
   blocks (whole blocks at 0 beside blocks at 2) render as a gradient instead of black
-  holes in a lifted field; only what lies within ``dequant_reach`` uncertainties of
-  black takes part, so a light does not lend its dark surroundings a glow.
+  holes in a lifted field, and a night sky one level above the camera's clipped black
+  fades into it over a tenth of the frame instead of ending in a hard edge; only what
+  lies within ``dequant_reach`` uncertainties of black takes part (a normalised blur,
+  brighter cells have no weight), so a light does not lend its dark surroundings a glow.
 * **Chroma floor**: the colour of a pixel is kept in full only where its cell holds
   signal well above the floor (``chroma_floor`` floors); below, it fades to neutral
   grey (the 7th coefficient channel, applied per pixel by the render kernel).
@@ -99,9 +101,13 @@ class ToneConfig:
     #: black holes and steps. 0: off.
     dequant: float = 1.5
     #: passes of the ``dequant_kernel``-cell box blur of the smooth estimate (about a
-    #: Gaussian of ``sqrt(passes * (k*k - 1) / 12)`` cells).
+    #: Gaussian of ``sqrt(passes * (k*k - 1) / 12)`` cells: ~10 cells, a tenth of the
+    #: frame's short side). It is wide on purpose: the edge between two flat dark areas
+    #: one level apart (a night sky at black + 1 beside the camera's clipped black)
+    #: becomes a long gradient; a narrow blur leaves a step that the gain draws as a hard
+    #: edge across the sky.
     dequant_passes: int = 3
-    dequant_kernel: int = 5
+    dequant_kernel: int = 21
     #: only cells within this many uncertainties of black are smoothed, and brighter
     #: cells enter the smooth estimate clipped there (a light must not lend its dark
     #: surroundings a glow).
@@ -206,14 +212,17 @@ def policy_coefficients(
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
     if cfg.dequant > 0:
         # near black, a smooth estimate of each cell within its uncertainty: a field of
-        # flat dark blocks renders as a gradient. Only what lies within ``dequant_reach``
-        # uncertainties of black takes part (clipped there), so a lit edge lends its dark
-        # side at most a faint, short glow; cells above twice that are left as they are.
+        # flat dark blocks renders as a gradient. Only cells within ``dequant_reach``
+        # uncertainties of black take part (a normalised blur: brighter cells have no
+        # weight), so a light lends its dark surroundings no glow; cells above twice that
+        # are left as they are.
         d = cfg.dequant * f
         r = cfg.dequant_reach * d
-        smooth = _blur(torch.minimum(mean, black + r), cfg.dequant_passes, cfg.dequant_kernel)
-        dq = torch.minimum(torch.maximum(smooth, mean - d), mean + d)
         near = smoothstep(r, 2.0 * r, luminance(mean - black))
+        wgt = 1.0 - near
+        acc = _blur(torch.cat([torch.minimum(mean, black + r) * wgt, wgt], dim=1), cfg.dequant_passes, cfg.dequant_kernel)
+        smooth = acc[:, :3] / acc[:, 3:].clamp(min=1e-6)
+        dq = torch.minimum(torch.maximum(smooth, mean - d), mean + d)
         mean = dq + near * (mean - dq)
     sig = (mean - black).clamp(min=0.0)  # what the cells hold above black
     ys = luminance(sig)

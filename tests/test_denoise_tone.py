@@ -144,6 +144,30 @@ def test_policy_renders_dark_codec_blocks_without_holes():
     assert float(on.max()) <= float(off.max())  # filled in, not brightened beyond the lit blocks
 
 
+
+def test_policy_renders_a_dark_sky_edge_as_a_gradient():
+    # the shared driving clip: a night sky one level above the camera's clipped black,
+    # beside the black, above a lit road. Lifted ~20x, the one-level step would be drawn
+    # as a hard edge across the sky; the wide de-quantisation blur makes it a long ramp.
+    h, w = 40, 80
+    mean = torch.zeros(1, 3, h, w)
+    mean[..., :30, : w // 2] = 1.0 / 255  # sky
+    mean[..., 30:, :] = 20.0 / 255  # road
+    aux = torch.cat([torch.zeros(1, 1, h, w), mean], 1)
+    gain = torch.full((1, 3, h, w), 20.0)
+
+    def sky_row(cfg):
+        coef = policy_coefficients(aux, gain, m=6 / 255, floor=0.35, cfg=cfg)
+        return ((coef[:, :3] * mean + coef[:, 3:6]) * 255)[0, 1, 10]
+
+    row = sky_row(ToneConfig())
+    lifted = float(row[5])
+    assert lifted > 10.0 and float(row[-5]) < 1.0  # the sky is lifted, the black stays black
+    step = float((row[1:] - row[:-1]).abs().max())
+    assert step < 0.1 * lifted, (step, lifted)  # no cell-to-cell step: a ramp over > 10 cells
+    narrow = sky_row(ToneConfig(dequant_kernel=5))
+    assert step < 0.5 * float((narrow[1:] - narrow[:-1]).abs().max())
+
 def test_exposure_target_and_bypass():
     cfg = ToneConfig()
     assert exposure_target(5 / 255, cfg) < 0.2  # night stays darker than daylight
