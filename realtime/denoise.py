@@ -23,8 +23,9 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
   ``var = a + b * brightness`` and uses it on the next frame, so it needs no calibration
   and follows gain changes of the camera. Motion over most of the frame (a pan) would
   read as noise and let low-contrast detail smear along it: the estimate is capped at
-  twice the same fit on the differences of horizontal neighbours within the frame
-  (blind to motion), and rises slower than it falls. Codec noise comes in blocks, which a box mean
+  twice the same fit on the frame's own luma through a 3x3 second-difference mask
+  (blind to motion, and to flat areas and ramps, so texture inflates it little), and it
+  rises slower than it falls. Codec noise comes in blocks, which a box mean
   does not average down as much as white noise: the measured ratio of the stds of ``d``
   and of its box mean replaces the white-noise factor (CPU path).
 
@@ -55,8 +56,15 @@ BANDS = 16
 #: |d| histogram bins per band: 0.25 levels wide, up to 32 levels.
 BINS = 128
 _BIN_W = 0.25
-#: the noise histogram samples every _HIST_STEP-th row and pixel of large frames.
+#: the noise histogram samples every _HIST_STEP-th row and pixel of large frames, and
+#: more sparsely above ~540 rows (about the same number of samples at every size).
 _HIST_STEP = 3
+
+
+def _sample_step(h: int, w: int, base: int, rows: int) -> int:
+    """Every ``base``-th row and pixel, every ``min(h, w) // rows``-th on larger frames
+    (1 on frames too small to sample)."""
+    return 1 if min(h, w) < 64 * base else max(base, min(h, w) // rows)
 
 
 @dataclass(frozen=True)
@@ -107,29 +115,41 @@ def _diff_kernel(frame, state, d):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=True)
+def _luma_u8(f, x, kr, kg, kb):  # pragma: no cover - compiled
+    return kr * np.float32(f[3 * x]) + kg * np.float32(f[3 * x + 1]) + kb * np.float32(f[3 * x + 2])
+
+
+@njit(cache=True, fastmath=True)
 def _hist_kernel(frame, state, d, hist, hist_s, step):  # pragma: no cover - compiled
     # |d| histogram per brightness band of the state, on every ``step``-th row and pixel
     # (tens of thousands of samples: plenty for a median, a fraction of the cost); and
-    # the same for the luma difference of horizontal neighbours in the frame (``hist_s``:
-    # spatial, blind to motion).
+    # (``hist_s``: spatial, blind to motion) the same for the frame's luma through the
+    # 3x3 mask [1 -2 1; -2 4 -2; 1 -2 1], which cancels flat areas and linear ramps, so
+    # texture and edges add little: its variance is 36 sigma^2 for white noise, scaled
+    # here to 2 sigma^2, what ``d`` holds (a frame's noise and the average's).
     hist[:, :] = 0
     hist_s[:, :] = 0
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
     inv_w = np.float32(1.0 / _BIN_W)
-    W = d.shape[1]
-    for y in range(0, d.shape[0], step):
+    lap_scale = np.float32(1.0 / np.sqrt(18.0))
+    H, W = d.shape
+    for y in range(0, H, step):
         s = state[y]
-        f = frame[y]
         dr = d[y]
-        for x in range(0, W - 1, step):
+        for x in range(0, W, step):
             ys = kr * s[3 * x] + kg * s[3 * x + 1] + kb * s[3 * x + 2]
             band = min(max(int(ys) >> 4, 0), BANDS - 1)
             b = min(int(abs(dr[x]) * inv_w), BINS - 1)
             hist[band, b] += 1
-            y0 = kr * np.float32(f[3 * x]) + kg * np.float32(f[3 * x + 1]) + kb * np.float32(f[3 * x + 2])
-            y1 = kr * np.float32(f[3 * x + 3]) + kg * np.float32(f[3 * x + 4]) + kb * np.float32(f[3 * x + 5])
-            b = min(int(abs(y1 - y0) * inv_w), BINS - 1)
-            hist_s[band, b] += 1
+            if 0 < y < H - 1 and 0 < x < W - 1:
+                f0, f1, f2 = frame[y - 1], frame[y], frame[y + 1]
+                lap = (_luma_u8(f0, x - 1, kr, kg, kb) + _luma_u8(f0, x + 1, kr, kg, kb)
+                       + _luma_u8(f2, x - 1, kr, kg, kb) + _luma_u8(f2, x + 1, kr, kg, kb)
+                       - 2.0 * (_luma_u8(f0, x, kr, kg, kb) + _luma_u8(f2, x, kr, kg, kb)
+                                + _luma_u8(f1, x - 1, kr, kg, kb) + _luma_u8(f1, x + 1, kr, kg, kb))
+                       + 4.0 * _luma_u8(f1, x, kr, kg, kb))
+                b = min(int(abs(lap) * lap_scale * inv_w), BINS - 1)
+                hist_s[band, b] += 1
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -176,9 +196,12 @@ def _copy_u8_to_f32(frame, state):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------- noise model
 
 
-#: the temporal noise variance is at most this many times the variance measured from
-#: horizontal neighbours (which camera processing and the codec correlate, so lower).
+#: the temporal noise variance is at most this many times the variance measured within
+#: the frame (which camera processing and the codec correlate, so lower).
 SPATIAL_CAP = 2.0
+#: the 3x3 mask of the spatial noise estimate (Immerkaer's): zero on flat areas and linear
+#: ramps, 36 sigma^2 of variance on white noise.
+_LAPLACE = [[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]
 
 
 def noise_model(hist: np.ndarray, min_sigma: float, min_count: int = 256) -> tuple[float, float] | None:
@@ -270,15 +293,16 @@ class TemporalDenoiser:
             return self._state
         state = _rows(self._state)
         _diff_kernel(rows, state, self._d)
-        _hist_kernel(rows, state, self._d, self._hist, self._hist_s, _HIST_STEP if min(h, w) >= 64 * _HIST_STEP else 1)
+        _hist_kernel(rows, state, self._d, self._hist, self._hist_s, _sample_step(h, w, _HIST_STEP, 180))
         win = self.cfg.window
         dbox = cv2.blur(self._d, (win, win), borderType=cv2.BORDER_REFLECT)
         fit = noise_model(self._hist, self.cfg.min_sigma)
         cap = noise_model(self._hist_s, self.cfg.min_sigma)
         if fit is not None and cap is not None:
             # motion over most of the frame (a pan) inflates the temporal differences'
-            # median; the neighbours' differences within the frame do not move with it:
-            # the noise variance is at most SPATIAL_CAP times theirs
+            # median; the frame's second differences do not move with it: the noise
+            # variance is at most SPATIAL_CAP times theirs (a mask on the neighbours'
+            # first differences also measured the texture: a pan at 40/255 smeared)
             fit = (min(fit[0], SPATIAL_CAP * cap[0]), min(fit[1], SPATIAL_CAP * cap[1]))
         if fit is not None:  # follows the camera's gain within a few frames, without jitter;
             # rises slower than it falls (a burst of motion must not raise the threshold)
@@ -288,7 +312,7 @@ class TemporalDenoiser:
         # Noise averages down in the window by ``win`` only if it is white; a codec's
         # noise comes in blocks. The ratio of the measured stds of d and of its window
         # mean gives the real factor (<= win), so block noise does not count as motion.
-        step = 2 * _HIST_STEP if min(h, w) >= 128 * _HIST_STEP else 1
+        step = _sample_step(h, w, 2 * _HIST_STEP, 90)
         sd = np.median(np.abs(self._d[::step, ::step]))
         sb = np.median(np.abs(dbox[::step, ::step]))
         ratio = float(win) if sb <= 0 or sd <= 0 else float(min(max(sd / sb, 1.0), win))
@@ -341,6 +365,7 @@ class TorchTemporalDenoiser:
         w = self._luma_w
         if w is None or w.device != x.device:  # once, not a host-to-device copy per frame
             w = self._luma_w = torch.tensor([_KR, _KG, _KB], device=x.device).view(1, 3, 1, 1)
+            self._lap_k = torch.tensor(_LAPLACE, device=x.device).view(1, 1, 3, 3)
         ys = (s * w).sum(1, keepdim=True) * 255.0
         yx = (x.float() * w).sum(1, keepdim=True) * 255.0  # the frame's luma
         d = yx - ys
@@ -359,9 +384,9 @@ class TorchTemporalDenoiser:
         glob = (sums2.sum() / cnts2.sum().clamp(min=1.0)) * 1.2533
         sig = torch.where(valid, sig, glob)
         # the cap of the CPU path: motion over most of the frame must not read as noise;
-        # the horizontal neighbours' differences within the frame do not move with it
-        hs = (yx[..., 1:] - yx[..., :-1]).abs().flatten()
-        hb = band[..., :-1].flatten()
+        # the frame's own luma through the 3x3 second-difference mask does not move with it
+        hs = F.conv2d(yx, self._lap_k).abs().flatten() * (1.0 / 18.0**0.5)
+        hb = band[..., 1:-1, 1:-1].flatten()
         s_sum = torch.zeros(BANDS, device=x.device).index_add_(0, hb, hs)
         s_cnt = torch.zeros(BANDS, device=x.device).index_add_(0, hb, torch.ones_like(hs))
         s_glob = (s_sum.sum() / s_cnt.sum().clamp(min=1.0)) * 1.2533
