@@ -545,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", action="store_true", help="also false colour on ../shared/data/video/*.mp4")
     ap.add_argument("--real-only", action="store_true", help="only the real clips")
     args = ap.parse_args(argv)
+    # a level is part of its clips' cache key (and noise seed): ``--levels 10`` must name
+    # the same clips as the default's 10, not new ones with other noise
+    args.levels = [int(v) if float(v).is_integer() else v for v in args.levels]
 
     scenes_n = args.scenes or (2 if args.quick else 6)
     frames_n = args.frames or (12 if args.quick else 24)
