@@ -348,6 +348,7 @@ class TorchTemporalDenoiser:
         self._state: Tensor | None = None
         self._band_sig: Tensor | None = None
         self._luma_w: Tensor | None = None
+        self._lap_k: Tensor | None = None
 
     def reset(self) -> None:
         self._state = None

@@ -108,9 +108,9 @@ class ToneConfig:
     #: edge across the sky.
     dequant_passes: int = 3
     dequant_kernel: int = 21
-    #: only cells within this many uncertainties of black are smoothed, and brighter
-    #: cells enter the smooth estimate clipped there (a light must not lend its dark
-    #: surroundings a glow).
+    #: only cells within this many uncertainties of black are smoothed; brighter cells
+    #: weigh less in the smooth estimate and nothing above twice this (a light must not
+    #: lend its dark surroundings a glow).
     dequant_reach: float = 4.0
     #: the black level is this quantile of the cells' mean RGB, per channel ...
     black_quantile: float = 0.02
