@@ -111,7 +111,7 @@ class ToneConfig:
     #: only cells within this many uncertainties of black are smoothed; brighter cells
     #: weigh less in the smooth estimate and nothing above twice this (a light must not
     #: lend its dark surroundings a glow).
-    dequant_reach: float = 4.0
+    dequant_reach: float = 3.0
     #: the black level is this quantile of the cells' mean RGB, per channel ...
     black_quantile: float = 0.02
     #: ... and at most this many 8-bit levels.
