@@ -335,6 +335,20 @@ def warmup() -> None:
 # --------------------------------------------------------------------------- torch
 
 
+def _band_sums(values: Tensor, bands: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per brightness band: the sum of ``values`` (already weighted) and of the weights."""
+    w = torch.ones_like(values) if weights is None else weights
+    z = torch.zeros(BANDS, device=values.device)
+    return z.index_add(0, bands, values), z.index_add(0, bands, w)
+
+
+def _band_std(sums: Tensor, cnts: Tensor) -> Tensor:
+    """``sqrt(pi / 2)`` times each band's mean absolute value (a Gaussian's std, without a
+    sort); bands with fewer than 256 samples take the frame's overall value."""
+    glob = sums.sum() / cnts.sum().clamp(min=1.0)
+    return torch.where(cnts >= 256, sums / cnts.clamp(min=1.0), glob) * 1.2533
+
+
 class TorchTemporalDenoiser:
     """:class:`TemporalDenoiser` in tensor ops, for (1, 3, H, W) float frames in [0, 1]
     on any device (the CUDA path). No host syncs: the noise level function is measured
@@ -371,27 +385,16 @@ class TorchTemporalDenoiser:
         yx = (x.float() * w).sum(1, keepdim=True) * 255.0  # the frame's luma
         d = yx - ys
         band = (ys / 16.0).long().clamp_(0, BANDS - 1)
+        bf = band.flatten()
         ad = d.abs().flatten()
-        sums = torch.zeros(BANDS, device=x.device).index_add_(0, band.flatten(), ad)
-        cnts = torch.zeros(BANDS, device=x.device).index_add_(0, band.flatten(), torch.ones_like(ad))
         # a robust-enough std per band: mean |d| of the values below 3x the band mean
-        mean_ad = sums / cnts.clamp(min=1.0)
-        lim = (3.0 * mean_ad)[band.flatten()]
-        keep = (ad < lim).float()
-        sums2 = torch.zeros(BANDS, device=x.device).index_add_(0, band.flatten(), ad * keep)
-        cnts2 = torch.zeros(BANDS, device=x.device).index_add_(0, band.flatten(), keep)
-        sig = (sums2 / cnts2.clamp(min=1.0)) * 1.2533
-        valid = cnts2 >= 256
-        glob = (sums2.sum() / cnts2.sum().clamp(min=1.0)) * 1.2533
-        sig = torch.where(valid, sig, glob)
+        sums, cnts = _band_sums(ad, bf)
+        keep = (ad < (3.0 * sums / cnts.clamp(min=1.0))[bf]).float()
+        sig = _band_std(*_band_sums(ad * keep, bf, keep))
         # the cap of the CPU path: motion over most of the frame must not read as noise;
         # the frame's own luma through the 3x3 second-difference mask does not move with it
         hs = F.conv2d(yx, self._lap_k).abs().flatten() * (1.0 / 18.0**0.5)
-        hb = band[..., 1:-1, 1:-1].flatten()
-        s_sum = torch.zeros(BANDS, device=x.device).index_add_(0, hb, hs)
-        s_cnt = torch.zeros(BANDS, device=x.device).index_add_(0, hb, torch.ones_like(hs))
-        s_glob = (s_sum.sum() / s_cnt.sum().clamp(min=1.0)) * 1.2533
-        sig_s = torch.where(s_cnt >= 256, (s_sum / s_cnt.clamp(min=1.0)) * 1.2533, s_glob)
+        sig_s = _band_std(*_band_sums(hs, band[..., 1:-1, 1:-1].flatten()))
         sig = torch.minimum(sig, SPATIAL_CAP**0.5 * sig_s).clamp(min=c.min_sigma)
         if self._band_sig is None:
             self._band_sig = sig

@@ -166,7 +166,6 @@ def test_policy_renders_dark_codec_blocks_without_holes():
     assert float(on.max()) <= float(off.max())  # filled in, not brightened beyond the lit blocks
 
 
-
 def test_policy_renders_a_dark_sky_edge_as_a_gradient():
     # the shared driving clip: a night sky one level above the camera's clipped black,
     # beside the black, above a lit road. Lifted ~20x, the one-level step would be drawn
@@ -189,6 +188,7 @@ def test_policy_renders_a_dark_sky_edge_as_a_gradient():
     assert step < 0.1 * lifted, (step, lifted)  # no cell-to-cell step: a ramp over > 10 cells
     narrow = sky_row(ToneConfig(dequant_kernel=5))
     assert step < 0.5 * float((narrow[1:] - narrow[:-1]).abs().max())
+
 
 def test_exposure_target_and_bypass():
     cfg = ToneConfig()
