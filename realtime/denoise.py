@@ -82,6 +82,12 @@ class DenoiseConfig:
     pixel_high: float = 4.0
     #: smallest noise std assumed (8-bit levels): the quantisation step.
     min_sigma: float = 0.5
+    #: smallest noise std the motion test assumes (8-bit levels). A codec keeps most
+    #: blocks of a static scene from frame to frame and re-codes the others with a new
+    #: draw of the noise, moving them by a level or two: the frame differences' median is
+    #: then 0 and the measured noise sits at ``min_sigma``, so every re-coded block would
+    #: read as motion and flicker through at full gain.
+    motion_floor: float = 1.0
 
     def __post_init__(self):
         if not 0.0 <= self.strength <= 1.0:
@@ -309,12 +315,13 @@ class TemporalDenoiser:
             self._noise = fit if self._noise is None else tuple(
                 o + (0.1 if n > o else 0.3) * (n - o) for o, n in zip(self._noise, fit))
         na, nb = self._noise if self._noise is not None else (4.0, 0.0)
+        na = max(na, self.cfg.motion_floor**2)
         # Noise averages down in the window by ``win`` only if it is white; a codec's
         # noise comes in blocks. The ratio of the measured stds of d and of its window
         # mean gives the real factor (<= win), so block noise does not count as motion.
         step = _sample_step(h, w, 2 * _HIST_STEP, 90)
-        sd = np.median(np.abs(self._d[::step, ::step]))
-        sb = np.median(np.abs(dbox[::step, ::step]))
+        sd = np.mean(np.abs(self._d[::step, ::step]))
+        sb = np.mean(np.abs(dbox[::step, ::step]))
         ratio = float(win) if sb <= 0 or sd <= 0 else float(min(max(sd / sb, 1.0), win))
         # (falls slowly: motion over much of the frame also makes d and its mean alike)
         self._ratio = ratio if self._ratio is None else self._ratio + (0.3 if ratio > self._ratio else 0.05) * (ratio - self._ratio)
@@ -363,14 +370,17 @@ class TorchTemporalDenoiser:
         self._band_sig: Tensor | None = None
         self._luma_w: Tensor | None = None
         self._lap_k: Tensor | None = None
+        self._ratio: Tensor | None = None
 
     def reset(self) -> None:
         self._state = None
+        self._ratio = None
 
     def __call__(self, x: Tensor) -> Tensor:
         if self._state is None or self._state.shape != x.shape or self._state.device != x.device:
             self._state = x.detach().float().clone()
             self._band_sig = None
+            self._ratio = None
             return self._state.to(x.dtype)
         c = self.cfg
         s = self._state
@@ -400,10 +410,17 @@ class TorchTemporalDenoiser:
             self._band_sig = sig
         else:  # rises slower than it falls
             self._band_sig = self._band_sig + torch.where(sig > self._band_sig, 0.1, 0.3) * (sig - self._band_sig)
-        sig_px = self._band_sig[band]
+        sig_px = self._band_sig.clamp(min=c.motion_floor)[band]
         win = c.window
         dbox = F.avg_pool2d(F.pad(d, (win // 2,) * 4, mode="reflect"), win, stride=1)
-        zm = dbox.abs() * win / sig_px
+        # the CPU path's block-noise factor: mean |d| over mean |box mean of d|, in [1, win]
+        sb = dbox.abs().mean()
+        ratio = torch.where(sb > 0, ad.mean() / sb.clamp(min=1e-12), float(win)).clamp(1.0, float(win))
+        if self._ratio is None:
+            self._ratio = ratio
+        else:  # falls slowly: motion over much of the frame also makes d and its mean alike
+            self._ratio = self._ratio + torch.where(ratio > self._ratio, 0.3, 0.05) * (ratio - self._ratio)
+        zm = dbox.abs() * self._ratio / sig_px
         zp = d.abs() / sig_px
         m = torch.maximum(((zm - c.motion_low) / (c.motion_high - c.motion_low)).clamp(0, 1),
                           ((zp - c.pixel_low) / (c.pixel_high - c.pixel_low)).clamp(0, 1))
