@@ -37,6 +37,8 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
   The same floors also gate each pixel by its own input luma (``pixel_chroma``): a
   near-black pixel inside a cell that holds signal elsewhere (the dark side of a lit
   object) is rendered neutral too, since the 4:2:0 chroma of such pixels is noise.
+* **Monochrome input** (``mono_colour``): an infrared camera's grey picture keeps no
+  colour correction, so it stays grey.
 * **Auto-bypass**: a frame that is already well exposed (smoothed input mean between
   ``bypass_start`` and ``bypass_end``) fades to the input itself.
 """
@@ -94,6 +96,12 @@ class ToneConfig:
     #: how much of the network's colour correction is kept (0: a pure brightness gain,
     #: the input's hues; 1: the network's colour gains as they are).
     colour: float = 0.5
+    #: a frame whose cells hold less colour than this (the sum over the cells of
+    #: ``max - min`` of their mean RGB over the sum of their ``max``) is monochrome, an
+    #: infrared camera's night picture: the network's colour correction fades out (between
+    #: half and 1.5 times this), so grey input stays grey instead of taking a cast. A
+    #: colour scene, even at 5/255, holds more than 0.007; a grey one holds 0.
+    mono_colour: float = 0.004
     #: de-quantisation of the dark cells: each cell's mean is replaced by a smooth
     #: (blurred) estimate of it, kept within ``dequant`` floors of the cell's own mean. In
     #: the dark, 8-bit steps and the codec's flat blocks (whole blocks at 0 beside blocks
@@ -229,7 +237,10 @@ def policy_coefficients(
     # colour: keep ``colour`` of the network's colour correction, the rest is a luma gain
     y_in = luminance(mean)  # the cells' input luma
     g_lum = (luminance(gain * mean) / y_in.clamp(min=1e-6)).clamp(min=1e-6)
-    gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** cfg.colour
+    mx, mn = mean.amax(dim=1, keepdim=True), mean.amin(dim=1, keepdim=True)
+    colourful = (mx - mn).sum(dim=(1, 2, 3), keepdim=True) / mx.sum(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6)
+    colour = cfg.colour * smoothstep(0.5 * cfg.mono_colour, 1.5 * cfg.mono_colour, colourful)
+    gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** colour
     # signal floor: the gain fades to 1 where the cell holds nothing above black (after
     # the de-quantisation, a cell a fraction of a floor above black is a smooth estimate,
     # not a lone 8-bit step, so the fade can be narrow: 0.25..1.5 floors before it)

@@ -277,6 +277,33 @@ def test_engine_near_black_input_stays_neutral():
     assert chroma.mean() < 2.0  # neutral: no false colour from the chroma blocks
 
 
+def test_engine_keeps_a_grey_infrared_picture_grey():
+    # an infrared camera's night picture has R = G = B; the shipped network's colour
+    # correction (learnt on LOL's colour casts) gave it a cast (a spread of 3.5 levels
+    # between the channels here; brown on the shared surveillance clip)
+    from models.checkpoint import load_pretrained
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    grey = 12.0 + 25.0 * (np.sin(xx / 9.0) * np.cos(yy / 7.0) + 1.0)
+    eng = create_engine(load_pretrained("lite")[0].eval(), "lite", torch.device("cpu"))
+    for i in range(8):
+        f = np.repeat(np.clip(grey + rng.normal(0.0, 2.0, grey.shape), 0, 255).round().astype(np.uint8)[..., None], 3, 2)
+        out = eng.process(Frame(image=f, index=i))[0].result.astype(np.float32)
+    assert out.mean() > 1.3 * grey.mean()  # brightened
+    assert (out.max(axis=2) - out.min(axis=2)).mean() < 0.5  # and still grey (3.5 before)
+    # a colour picture of the same scene keeps the colour correction
+    aux = torch.rand(1, 4, 6, 8)
+    aux[:, 1:] = aux[:, 1:] * 0.1 + 0.05
+    gain = torch.tensor([1.6, 1.0, 0.7]).view(1, 3, 1, 1).expand(1, 3, 6, 8)
+    coef = policy_coefficients(aux, gain, 0.1, 1.0, ToneConfig())
+    grey_aux = aux.clone()
+    grey_aux[:, 1:] = aux[:, 1:].mean(1, keepdim=True)
+    coef_grey = policy_coefficients(grey_aux, gain, 0.1, 1.0, ToneConfig())
+    assert (coef[:, 0] / coef[:, 2]).min() > 1.1  # red gain above blue's
+    assert torch.allclose(coef_grey[:, 0], coef_grey[:, 2])  # grey: one gain
+
+
 def test_render_gates_the_chroma_of_near_black_pixels_inside_a_lit_cell():
     """One grid cell, lit on one half and at black on the other, whose coefficients keep
     colour: the black half comes out neutral, the lit half keeps its colour."""
