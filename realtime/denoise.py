@@ -26,15 +26,19 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
   twice the same fit on the frame's own luma through a 3x3 second-difference mask
   (blind to motion, and to flat areas and ramps, so texture inflates it little), and it
   rises slower than it falls. Codec noise comes in blocks, which a box mean
-  does not average down as much as white noise: the measured ratio of the stds of ``d``
-  and of its box mean replaces the white-noise factor (CPU path).
+  does not average down as much as white noise: the measured ratio of the mean ``|d|``
+  and of its box mean's replaces the white-noise factor.
+* A codec keeps most blocks of a static scene from frame to frame and re-codes a few,
+  moving a fifth of their pixels by a level or two: the measured noise then sits at the
+  quantisation step, and every re-coded pixel would read as motion and flicker through
+  at full gain. The motion test assumes at least ``motion_floor`` (one level) of noise.
 
 :class:`TemporalDenoiser` works on uint8 HxWx3 frames with numba kernels and OpenCV's
 box filter (about 5 ms per 1280x720 frame on one idle core; 10.5 ms of wall time in the
 pipeline beside decode and encode, docs/BENCHMARKS.md §9); :class:`TorchTemporalDenoiser`
 does the same with tensor ops on (1, 3, H, W) float frames, for the CUDA path (per-band
-noise without the line fit or the block-noise ratio, with the same spatial cap; tested on
-CPU tensors only).
+noise without the line fit, with the same spatial cap, block-noise ratio and motion floor;
+tested on CPU tensors only).
 """
 from __future__ import annotations
 
@@ -317,8 +321,10 @@ class TemporalDenoiser:
         na, nb = self._noise if self._noise is not None else (4.0, 0.0)
         na = max(na, self.cfg.motion_floor**2)
         # Noise averages down in the window by ``win`` only if it is white; a codec's
-        # noise comes in blocks. The ratio of the measured stds of d and of its window
-        # mean gives the real factor (<= win), so block noise does not count as motion.
+        # noise comes in blocks. The ratio of the mean |d| and of its window mean's gives
+        # the real factor (<= win), so block noise does not count as motion. (Not the
+        # medians: a codec-frozen static scene has d = 0 at most pixels, both medians are
+        # 0, and the white-noise factor made every re-coded block read as motion.)
         step = _sample_step(h, w, 2 * _HIST_STEP, 90)
         sd = np.mean(np.abs(self._d[::step, ::step]))
         sb = np.mean(np.abs(dbox[::step, ::step]))
