@@ -98,6 +98,8 @@ class DenoiseConfig:
             raise ValueError(f"denoise strength must be in [0, 1], got {self.strength}")
         if self.window < 1 or self.window % 2 == 0:
             raise ValueError(f"denoise window must be a positive odd number, got {self.window}")
+        if self.motion_floor < 0.0:
+            raise ValueError(f"denoise motion_floor must be >= 0, got {self.motion_floor}")
 
     @property
     def k_min(self) -> float:

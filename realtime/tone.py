@@ -100,7 +100,7 @@ class ToneConfig:
     #: ``max - min`` of their mean RGB over the sum of their ``max``) is monochrome, an
     #: infrared camera's night picture: the network's colour correction fades out (between
     #: half and 1.5 times this), so grey input stays grey instead of taking a cast. A
-    #: colour scene, even at 5/255, holds more than 0.007; a grey one holds 0.
+    #: colour scene, even at 5/255, holds more than 0.007; a grey one holds 0. 0: off.
     mono_colour: float = 0.004
     #: de-quantisation of the dark cells: each cell's mean is replaced by a smooth
     #: (blurred) estimate of it, kept within ``dequant`` floors of the cell's own mean. In
@@ -133,6 +133,8 @@ class ToneConfig:
         if self.dequant_kernel < 1 or self.dequant_kernel % 2 == 0 or self.dequant_passes < 0:
             raise ValueError(f"dequant_kernel must be a positive odd number and dequant_passes >= 0, "
                              f"got {self.dequant_kernel}, {self.dequant_passes}")
+        if self.mono_colour < 0.0:
+            raise ValueError(f"mono_colour must be >= 0 (0: off), got {self.mono_colour}")
         if not 0.0 < self.bypass_start < self.bypass_end:
             raise ValueError(f"need 0 < bypass_start < bypass_end, got {self.bypass_start}, {self.bypass_end}")
 
@@ -239,7 +241,7 @@ def policy_coefficients(
     g_lum = (luminance(gain * mean) / y_in.clamp(min=1e-6)).clamp(min=1e-6)
     mx, mn = mean.amax(dim=1, keepdim=True), mean.amin(dim=1, keepdim=True)
     colourful = (mx - mn).sum(dim=(1, 2, 3), keepdim=True) / mx.sum(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6)
-    colour = cfg.colour * smoothstep(0.5 * cfg.mono_colour, 1.5 * cfg.mono_colour, colourful)
+    colour = cfg.colour * smoothstep(0.5 * cfg.mono_colour, 1.5 * cfg.mono_colour, colourful) if cfg.mono_colour > 0 else cfg.colour
     gain = g_lum * (gain.clamp(min=1e-6) / g_lum) ** colour
     # signal floor: the gain fades to 1 where the cell holds nothing above black (after
     # the de-quantisation, a cell a fraction of a floor above black is a smooth estimate,

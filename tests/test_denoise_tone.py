@@ -227,6 +227,10 @@ def test_exposure_target_and_bypass():
     assert bypass_weight(0.1, cfg) == 1.0 and bypass_weight(0.5, cfg) == 0.0
     with pytest.raises(ValueError):
         ToneConfig(exposure=9.0)
+    with pytest.raises(ValueError):
+        ToneConfig(mono_colour=-1.0)
+    with pytest.raises(ValueError):
+        DenoiseConfig(motion_floor=-1.0)
 
 
 def test_exposure_brightens_a_dark_frame():
