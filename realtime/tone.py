@@ -99,8 +99,9 @@ class ToneConfig:
     #: a frame whose cells hold less colour than this (the sum over the cells of
     #: ``max - min`` of their mean RGB over the sum of their ``max``) is monochrome, an
     #: infrared camera's night picture: the network's colour correction fades out (between
-    #: half and 1.5 times this), so grey input stays grey instead of taking a cast. A
-    #: colour scene, even at 5/255, holds more than 0.007; a grey one holds 0. 0: off.
+    #: half and 1.5 times this), so grey input stays grey instead of taking a cast. The
+    #: dark-video benchmark's colour clips hold 0.008 or more (a grey kitchen at 5/255),
+    #: the shared infrared clip 0.0006 (docs/BENCHMARKS.md §14). 0: off.
     mono_colour: float = 0.004
     #: de-quantisation of the dark cells: each cell's mean is replaced by a smooth
     #: (blurred) estimate of it, kept within ``dequant`` floors of the cell's own mean. In
