@@ -45,12 +45,35 @@ def test_static_noise_drops(impl):
 
 
 @pytest.mark.parametrize("impl", ["numba", "torch"])
+def test_a_static_scene_starts_as_a_running_mean(impl):
+    # the first frames of a static scene are averaged with equal weights (the state
+    # counts the frames it holds), not by a recursive average that still holds much of
+    # the first frame: with 4 frames the old filter was 34 % off the plain mean's noise
+    rng = np.random.default_rng(1)
+    base = np.full((H, W, 3), 40.0, np.float32)
+    base[:, W // 2:] += 40.0
+    den = TemporalDenoiser() if impl == "numba" else TorchTemporalDenoiser()
+    err = {}
+    for n in range(1, 5):
+        f = _noisy(base, rng, 5.0)
+        if impl == "numba":
+            out = den(f)
+        else:
+            out = den(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255.0)[0].permute(1, 2, 0).numpy() * 255.0
+        err[n] = float(np.std(out - base))
+    for n in (2, 3, 4):
+        assert err[n] < 1.15 * 5.0 / np.sqrt(n), (n, err[n])
+
+
+@pytest.mark.parametrize("impl", ["numba", "torch"])
 def test_codec_frozen_noise_does_not_flicker(impl):
     # H.264 keeps most blocks of a static noisy scene from frame to frame: about a
     # quarter of the 8x8 blocks are re-coded, and a fifth of their pixels move by one or
     # two levels (as measured on the dark-video benchmark's static clips). The median
     # frame difference is then 0, and with the noise estimated at the quantisation step
     # every re-coded pixel read as motion: the flicker went through (0.6 of the input's).
+    # A motion floor of one level left 0.2 of it, 1.5 levels and a per-pixel frame count
+    # leave 0.13.
     rng = np.random.default_rng(6)
     base = np.full((H, W, 3), 30.0, np.float32)
     base[:, W // 2:] += 30.0
@@ -70,7 +93,7 @@ def test_codec_frozen_noise_does_not_flicker(impl):
         ins.append(f.astype(np.float32))
     std_in = np.std(np.stack(ins[10:]), axis=0).mean()
     std_out = np.std(np.stack(outs[10:]), axis=0).mean()
-    assert std_out < 0.4 * std_in, (std_out, std_in)
+    assert std_out < 0.16 * std_in, (std_out, std_in)
 
 
 @pytest.mark.parametrize("impl", ["numba", "torch"])
