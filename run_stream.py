@@ -81,7 +81,8 @@ def build_parser(batch: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
     p.add_argument("--crf", type=int, default=23, help="x264/x265 constant rate factor (default 23)")
     p.add_argument("--preset", default=None,
-                   help="encoder preset (default: ultrafast on CPU, veryfast on CUDA)")
+                   help="encoder preset (default: ultrafast on CPU, with macroblock-tree rate control, "
+                        "deblocking and adaptive quantisation back on; veryfast on CUDA)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, at least 1)")
     p.add_argument("--queue-size", type=int, default=4, help=argparse.SUPPRESS)
     p.add_argument("--weights", help=argparse.SUPPRESS)  # a checkpoint .pt instead of the shipped weights
@@ -184,6 +185,7 @@ def _make_sink(args, source, device, on_quit):
 
     from realtime import ImageFolderSink, NullSink, PreviewSink, TeeSink, VideoFileSink, check_output_file, check_output_folder
     from realtime.sources import IMAGE_EXTENSIONS
+    from realtime.sinks import CPU_PRESET
 
     sinks = []
     inputs = [Path(args.input)] if args.input and "://" not in args.input else []
@@ -202,7 +204,7 @@ def _make_sink(args, source, device, on_quit):
             if out.suffix.lower() in IMAGE_EXTENSIONS:
                 raise UsageError(f"output {out} is an image name, but the input is a video; give a video file such as out.mp4")
             check_output_file(out, args.overwrite, inputs)
-            preset = args.preset or ("veryfast" if device.type == "cuda" else "ultrafast")
+            preset = args.preset or ("veryfast" if device.type == "cuda" else CPU_PRESET)
             sinks.append(
                 VideoFileSink(
                     out, source.width, source.height, source.time_base, source.rate, codec=args.codec, crf=args.crf,

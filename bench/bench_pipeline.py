@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
 from realtime import NullSink, create_engine, Pipeline, VideoFileSink, VideoFileSource  # noqa: E402
+from realtime.sinks import CPU_PRESET  # noqa: E402
 from realtime.synthetic import write_clip  # noqa: E402
 
 
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: as run_stream)")
-    p.add_argument("--preset", default="ultrafast")
+    p.add_argument("--preset", default=CPU_PRESET, help=f"x264 preset (default {CPU_PRESET}, run_stream's on CPU)")
     p.add_argument("--strength", type=float, default=0.8, help="temporal smoothing strength")
     p.add_argument("--clip-dir", default=os.path.join(tempfile.gettempdir(), "lowlight_bench"))
     p.add_argument("--json", help="write the results here")

@@ -17,7 +17,9 @@ per channel, exponent clipped to [0.1, 1]); ``classical``, a motion-adaptive rec
 temporal average (per-pixel blend weight ``max(1/n, 0.2)``, rising linearly to 1 as the 5x5-box
 luma's difference from the running average goes from 3 to 6 levels) followed by
 the same auto-gamma with its exponent smoothed over time (EMA 0.8). Every method's frames
-are written as libx264 yuv420p CRF 23 (ultrafast, as run_stream writes), so all rows pay the
+are written with the options run_stream's file sink sets (``realtime.sinks.encoder_options``:
+libx264 yuv420p CRF 23, ultrafast with macroblock-tree rate control, deblocking and adaptive
+quantisation back on), so all rows pay the
 same output codec.
 
 Scores, per group, averaged over scenes and scored frames (frames ``--skip`` onwards, every
@@ -74,6 +76,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from realtime.degrade import CAMERA_PRESETS, NOISE_PRESETS, exposure_for_mean, write_dark_clip  # noqa: E402
 from realtime.paths import lol_root  # noqa: E402
+from realtime.sinks import CPU_PRESET, encoder_options  # noqa: E402
 from training.data import _natural_key, load_rgb  # noqa: E402
 from training.metrics import delta_e, psnr, ssim  # noqa: E402
 
@@ -267,10 +270,14 @@ def decode(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
+#: what run_stream.py's file sink sets on the CPU (libx264, CRF 23, its CPU preset): every row pays it.
+OUTPUT_OPTIONS = encoder_options("libx264", 23, CPU_PRESET)
+
+
 def write_frames(path: Path, frames, size: tuple[int, int], options: dict | None = None) -> Path:
     from realtime.synthetic import write_clip
 
-    return write_clip(path, size=size, codec="libx264", options=options or {"crf": "23", "preset": "ultrafast"}, frames=frames)
+    return write_clip(path, size=size, codec="libx264", options=options or OUTPUT_OPTIONS, frames=frames)
 
 
 # --------------------------------------------------------------------------- methods
@@ -305,7 +312,7 @@ class Method:
         else:
             src = inspect.getsource(Classical) + inspect.getsource(AutoGamma) + inspect.getsource(auto_gamma_exponent)
             src += inspect.getsource(apply_gamma) + (ROOT / "bench" / "peers.py").read_text()
-            parts = [self.name, self.sci_variant, hashlib.sha1(src.encode()).hexdigest()]
+            parts = [self.name, self.sci_variant, hashlib.sha1(src.encode()).hexdigest(), OUTPUT_OPTIONS]
         return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
 
     def run(self, clip: Path, out: Path) -> None:

@@ -25,6 +25,8 @@ from .errors import OutputExistsError, OutputWriteError, SinkError
 from .frame import Frame, Passthrough
 
 __all__ = [
+    "CPU_PRESET",
+    "encoder_options",
     "check_output_file",
     "check_output_folder",
     "VideoFileSink",
@@ -37,6 +39,41 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".ts", ".webm")
+
+#: The encoder preset of the CPU path: fast enough for 720p30 beside the enhancement on
+#: two cores, with the options of :data:`_FAST_PRESET_PARAMS`.
+CPU_PRESET = "ultrafast"
+#: What the sink adds to x264's two fastest presets. Both turn macroblock-tree rate
+#: control off (and the lookahead it needs): a static picture then "breathes", the
+#: P-frames re-coding what the I-frame left; a perfectly still 600x400 scene at CRF 23
+#: moved by 0.5 levels (std over frames) through the clip, by 0.0 with the tree and a
+#: 10-frame lookahead. On ``ultrafast`` the deblocking filter, adaptive quantisation,
+#: 8x8 transforms and two B-frames also go back on: on the dark-video benchmark's
+#: output the picture then matches ``superfast``'s (matched SSIM +0.001 to +0.016 over
+#: plain ``ultrafast``) for about half of its extra CPU time (``ultrafast``'s CAVLC
+#: kept), in files about half the size of plain ``ultrafast``'s (docs/BENCHMARKS.md §15).
+_FAST_PRESET_PARAMS = {
+    "ultrafast": "mbtree=1:rc-lookahead=10:deblock=1:aq-mode=1:bframes=2:8x8dct=1",
+    "superfast": "mbtree=1:rc-lookahead=10",
+}
+
+
+def encoder_options(codec: str = "libx264", crf: int | None = 23, preset: str | None = CPU_PRESET,
+                    tune: str | None = None) -> dict[str, str]:
+    """The encoder options :class:`VideoFileSink` sets (x264/x265: ``crf``, ``preset``,
+    ``tune``; x264's two fastest presets get :data:`_FAST_PRESET_PARAMS` unless a
+    ``tune`` such as ``zerolatency`` asks for no lookahead)."""
+    opts: dict[str, str] = {}
+    if codec in ("libx264", "libx265"):
+        if crf is not None:
+            opts["crf"] = str(crf)
+        if preset:
+            opts["preset"] = preset
+        if tune:
+            opts["tune"] = tune
+        elif codec == "libx264" and (preset or "medium") in _FAST_PRESET_PARAMS:
+            opts["x264-params"] = _FAST_PRESET_PARAMS[preset]
+    return opts
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -120,7 +157,7 @@ class VideoFileSink:
         rate: nominal frame rate (rate control hint only).
         codec: encoder name ("libx264" by default).
         crf: constant rate factor for x264/x265.
-        preset: encoder preset ("ultrafast" keeps up with 720p30 on two cores).
+        preset: encoder preset (:data:`CPU_PRESET` keeps up with 720p30 on two cores).
         tune: e.g. "zerolatency" for live sources.
         copy_streams: input streams (audio, subtitles) to copy; ``Passthrough.stream_index``
             indexes this list.
@@ -140,7 +177,7 @@ class VideoFileSink:
         rate: Fraction | float = 30,
         codec: str = "libx264",
         crf: int | None = 23,
-        preset: str | None = "ultrafast",
+        preset: str | None = CPU_PRESET,
         tune: str | None = None,
         copy_streams: Sequence[av.stream.Stream] = (),
         rotation: int = 0,
@@ -175,15 +212,7 @@ class VideoFileSink:
         st.pix_fmt = "yuv420p"
         st.time_base = self.time_base
         st.codec_context.time_base = self.time_base
-        opts = {}
-        if codec in ("libx264", "libx265"):
-            if crf is not None:
-                opts["crf"] = str(crf)
-            if preset:
-                opts["preset"] = preset
-            if tune:
-                opts["tune"] = tune
-        st.options = opts
+        st.options = encoder_options(codec, crf, preset, tune)
         if self.rotation:
             st.set_display_rotation(self.rotation)  # the display matrix: players rotate like the input
         self.stream = st

@@ -23,6 +23,7 @@ from realtime import (
     VideoFileSink,
     VideoFileSource,
 )
+from realtime.frame import Frame
 from realtime.synthetic import write_clip
 
 
@@ -187,3 +188,34 @@ def test_live_source_through_opencv_drops_and_counts(tmp_path):
     assert result.frames_out + result.dropped == 30
     times = _video_times(out)
     assert len(times) == result.frames_out and times == sorted(set(times))
+
+
+def test_file_sink_keeps_a_still_picture_still(tmp_path):
+    # x264's fastest presets turn macroblock-tree rate control off: their P-frames kept
+    # re-coding a perfectly still picture, which "breathed" by half a level (std over
+    # frames); the sink turns the tree back on (with a short lookahead)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:120, 0:160].astype(np.float32)
+    img = 90 + 40 * np.sin(xx / 7.0)[..., None] * np.cos(yy / 5.0)[..., None] + rng.normal(0, 6, (120, 160, 3))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    out = tmp_path / "still.mp4"
+    sink = VideoFileSink(out, 160, 120, Fraction(1, 24), 24)
+    for i in range(20):
+        f = Frame(image=img, index=i, pts=i)
+        f.result = img
+        sink.write(f)
+    sink.close(commit=True)
+    with av.open(str(out)) as c:
+        frames = np.stack([fr.to_ndarray(format="rgb24") for fr in c.decode(video=0)]).astype(np.float32)
+    assert len(frames) == 20
+    assert frames[2:].std(axis=0).mean() < 0.1, frames[2:].std(axis=0).mean()
+
+
+def test_encoder_options_keep_a_low_latency_tune():
+    from realtime.sinks import encoder_options
+
+    assert encoder_options("libx264", 23, "superfast")["x264-params"] == "mbtree=1:rc-lookahead=10"
+    assert encoder_options("libx264", 23, "ultrafast")["x264-params"].startswith("mbtree=1:rc-lookahead=10:")
+    assert "x264-params" not in encoder_options("libx264", 23, "ultrafast", tune="zerolatency")
+    assert "x264-params" not in encoder_options("libx264", 23, "veryfast")  # has the tree already
+    assert encoder_options("mpeg4", 23, "ultrafast") == {}
