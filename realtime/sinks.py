@@ -47,8 +47,9 @@ CPU_PRESET = "ultrafast"
 #: control off (and the lookahead it needs): a static picture then "breathes", the
 #: P-frames re-coding what the I-frame left; a perfectly still 600x400 scene at CRF 23
 #: moved by 0.5 levels (std over frames) through the clip, by 0.0 with the tree and a
-#: 10-frame lookahead. On ``ultrafast`` the deblocking filter, adaptive quantisation,
-#: 8x8 transforms and two B-frames also go back on: on the dark-video benchmark's
+#: 10-frame lookahead. On ``ultrafast`` the deblocking filter (``deblock=1`` also sets
+#: its offsets to 1:1), adaptive quantisation, 8x8 transforms and two B-frames also go
+#: back on: on the dark-video benchmark's
 #: output the picture then matches ``superfast``'s (matched SSIM +0.001 to +0.016 over
 #: plain ``ultrafast``) for about half of its extra CPU time (``ultrafast``'s CAVLC
 #: kept), in files about half the size of plain ``ultrafast``'s (docs/BENCHMARKS.md §15).
