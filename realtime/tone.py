@@ -39,6 +39,10 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
   object) is rendered neutral too, since the 4:2:0 chroma of such pixels is noise.
 * **Monochrome input** (``mono_colour``): an infrared camera's grey picture keeps no
   colour correction, so it stays grey.
+* **Detail after the denoiser** (``detail_frames``): the network weighs each cell's
+  full-resolution detail against the noise of one frame, like a Wiener gain; a frame
+  from the temporal denoiser holds a fraction of that noise, so more of the detail is
+  kept.
 * **Auto-bypass**: a frame that is already well exposed (smoothed input mean between
   ``bypass_start`` and ``bypass_end``) fades to the input itself.
 """
@@ -121,6 +125,12 @@ class ToneConfig:
     #: weigh less in the smooth estimate and nothing above twice this (a light must not
     #: lend its dark surroundings a glow).
     dequant_reach: float = 3.0
+    #: noise variance the temporal denoiser takes out, as a factor (1: none), for the
+    #: network's detail weight. The network chooses per cell how much full-resolution
+    #: detail to keep against the noise of a single frame, like a Wiener gain
+    #: ``a = s / (s + n)``; after the denoiser the frame holds about ``n / detail_frames``
+    #: of that noise, so the weight becomes ``a d / (a d + 1 - a)``.
+    detail_frames: float = 4.0
     #: the black level is this quantile of the cells' mean RGB, per channel ...
     black_quantile: float = 0.02
     #: ... and at most this many 8-bit levels.
@@ -134,6 +144,8 @@ class ToneConfig:
         if self.dequant_kernel < 1 or self.dequant_kernel % 2 == 0 or self.dequant_passes < 0:
             raise ValueError(f"dequant_kernel must be a positive odd number and dequant_passes >= 0, "
                              f"got {self.dequant_kernel}, {self.dequant_passes}")
+        if self.detail_frames < 1.0:
+            raise ValueError(f"detail_frames must be >= 1 (1: off), got {self.detail_frames}")
         if self.mono_colour < 0.0:
             raise ValueError(f"mono_colour must be >= 0 (0: off), got {self.mono_colour}")
         if not 0.0 < self.bypass_start < self.bypass_end:
@@ -200,7 +212,8 @@ def pixel_chroma_gate(floor: float, black: Tensor, m: float, cfg: ToneConfig, st
 
 
 def policy_coefficients(
-    aux: Tensor, gain: Tensor, m: float, floor: float, cfg: ToneConfig, strength: float = 1.0, black: Tensor | None = None
+    aux: Tensor, gain: Tensor, m: float, floor: float, cfg: ToneConfig, strength: float = 1.0, black: Tensor | None = None,
+    denoised: bool = False,
 ) -> Tensor:
     """``lite``'s grid output -> the render kernel's (N, 7, h, w) coefficients under the policy.
 
@@ -212,12 +225,16 @@ def policy_coefficients(
         cfg: the policy.
         strength: the user's blend with the input, in (0, 1].
         black: (N, 3, 1, 1) black level in [0, 1] (default: :func:`black_level` of this frame).
+        denoised: the frame comes from the temporal denoiser (``detail_frames`` applies).
 
     Returns:
         P (3 ch), Q (3 ch) as ``models.lite_coefficients`` (``out = P * x + Q``) and the
         chroma weight (1 ch).
     """
     a, mean = aux[:, :1], aux[:, 1:4]
+    if denoised and cfg.detail_frames != 1.0:
+        # the noise the network weighed the detail against is divided by the frames averaged
+        a = a * cfg.detail_frames / (a * cfg.detail_frames + (1.0 - a)).clamp(min=1e-6)
     if black is None:
         black = black_level(mean, cfg)
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0

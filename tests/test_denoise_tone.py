@@ -351,3 +351,25 @@ def test_render_gates_the_chroma_of_near_black_pixels_inside_a_lit_cell():
     assert np.array_equal(plain[:, :4], gated[:, :4])  # signal keeps its colour
     # a well-exposed frame is bypassed: no gate
     assert pixel_chroma_gate(2.0, torch.zeros(1, 3, 1, 1), m=0.5, cfg=ToneConfig())[2] == 0.0
+
+
+def test_detail_follows_the_denoiser():
+    # the network's detail weight is a Wiener gain against one frame's noise; a frame
+    # from the temporal denoiser holds about 1 / detail_frames of it: more detail is kept
+    # (P, the full-resolution weight, grows) and the cell means still render the same
+    gen = torch.Generator().manual_seed(0)
+    aux = torch.cat([torch.rand(1, 1, 12, 16, generator=gen) * 0.5, 0.1 + 0.2 * torch.rand(1, 3, 12, 16, generator=gen)], 1)
+    gain = torch.full((1, 3, 12, 16), 3.0)
+    cfg = ToneConfig()
+    plain = policy_coefficients(aux, gain, 0.15, 1.0, cfg)
+    den = policy_coefficients(aux, gain, 0.15, 1.0, cfg, denoised=True)
+    off = policy_coefficients(aux, gain, 0.15, 1.0, ToneConfig(detail_frames=1.0), denoised=True)
+    torch.testing.assert_close(off, plain)
+    assert (den[:, :3] > plain[:, :3]).all()
+    a = aux[:, :1]
+    expect = a * 4.0 / (a * 4.0 + 1.0 - a)
+    torch.testing.assert_close(den[:, :3] / plain[:, :3], (expect / a).expand(-1, 3, -1, -1), rtol=1e-4, atol=1e-4)
+    mean = aux[:, 1:4]
+    torch.testing.assert_close(den[:, :3] * mean + den[:, 3:6], plain[:, :3] * mean + plain[:, 3:6], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError):
+        ToneConfig(detail_frames=0.5)

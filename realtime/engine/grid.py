@@ -100,7 +100,8 @@ class GridEngine(InferenceEngine):
             else:
                 floor = self._den.noise_floor() if self._den is not None else 1.0
                 m_s, black = self._exposure(float(m), black_level(aux[:, 1:4], self.tone))
-                coef = policy_coefficients(aux, gain, m_s, floor, self.tone, self.strength, black)[0].numpy()
+                coef = policy_coefficients(aux, gain, m_s, floor, self.tone, self.strength, black,
+                                           denoised=self._den is not None)[0].numpy()
                 gate = pixel_chroma_gate(floor, black, m_s, self.tone, self.strength)
             frame.result = kernels.lite_render_u8(img, coef, cell, out=self._next_out(), pixel_chroma=gate)
             t["render"] = time.perf_counter() - t3
