@@ -233,8 +233,9 @@ def policy_coefficients(
     """
     a, mean = aux[:, :1], aux[:, 1:4]
     if denoised and cfg.detail_frames != 1.0:
-        # the noise the network weighed the detail against is divided by the frames averaged
-        a = a * cfg.detail_frames / (a * cfg.detail_frames + (1.0 - a)).clamp(min=1e-6)
+        # the noise the network weighed the detail against is divided by the frames
+        # averaged (the denominator is 1 + a (d - 1) >= 1)
+        a = a * cfg.detail_frames / (a * cfg.detail_frames + (1.0 - a))
     if black is None:
         black = black_level(mean, cfg)
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0
