@@ -31,9 +31,13 @@ filters converge):
 * matched PSNR / SSIM / dE: the output multiplied (in sRGB 0..255 values, per frame, one gain
   for all channels, clipped to [0, 255]) so its mean BT.601 luma equals the reference's, then
   PSNR, SSIM and ``training.metrics.delta_e`` (mean CIE76 in CIELAB, D65);
-* temporal noise (static clips): std over frames ``--skip``.. of the matched output, per pixel
-  and channel, averaged, in 8-bit levels (the reference is constant, so this is all noise and
-  flicker);
+* temporal noise (static clips): std over frames ``--skip``..``--frames`` of the matched
+  output, per pixel and channel, averaged, in 8-bit levels (the reference is constant, so this
+  is all noise and flicker). With ``--steady-frames N`` (e.g. 48) the static clips run on to
+  N frames (the quality scores stay on the first ``--frames``) and the same std over the
+  frames after ``--frames`` is reported as the *steady* temporal noise, after a temporal
+  filter's start (docs/BENCHMARKS.md §17: the input codec's own noise changes over a
+  longer clip, so both columns move);
 * false colour: mean CIELAB chroma sqrt(a*^2 + b*^2) of the plain output over the pixels whose
   input BT.601 luma is <= 4 (0..255): the input holds no signal there, so any colour is made up
   (pooled over the pixels of all scored frames; ``mask%`` is their share).
@@ -86,7 +90,7 @@ INPROC = ("zero_dce_pp", "sci", "gamma", "classical")
 DEFAULT_METHODS = ("lite", "zero_dce_pp", "sci", "gamma", "classical")
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLACK_LUMA = 4.0
-SCORE_VERSION = "2"
+SCORE_VERSION = "3"
 
 
 # --------------------------------------------------------------------------- metrics
@@ -306,7 +310,7 @@ class Method:
     def key(self) -> str:
         if self.stream:
             r = self.root
-            code = [r / "run_stream.py", *(r / "realtime").glob("*.py"), *(r / "models").glob("*.py"),
+            code = [r / "run_stream.py", *sorted((r / "realtime").rglob("*.py")), *(r / "models").glob("*.py"),
                     *(p for p in (r / "models" / "weights").glob("*") if p.is_file())]
             parts = [self.name, self.extra, _files_digest(code)]
         else:
@@ -351,8 +355,11 @@ def _processor(m: Method):
 # --------------------------------------------------------------------------- scoring
 
 
-def score_clip(out_frames, inp_frames, ref_frames, static: bool, skip: int, every: int) -> dict:
-    n = min(len(out_frames), len(inp_frames), len(ref_frames))
+def score_clip(out_frames, inp_frames, ref_frames, static: bool, skip: int, every: int, until: int | None = None) -> dict:
+    """Scores of one clip on frames ``skip`` .. ``until`` (default: all); a static clip
+    longer than ``until`` also gets the steady-state temporal noise of the frames after it."""
+    total = min(len(out_frames), len(inp_frames), len(ref_frames))
+    n = total if until is None else min(total, until)
     skip = min(skip, max(0, n // 2))
     idx = list(range(skip, n, every)) or [n - 1]
     rows = []
@@ -370,11 +377,14 @@ def score_clip(out_frames, inp_frames, ref_frames, static: bool, skip: int, ever
     res.update(fc_sum=fc_sum, fc_n=fc_n, px=px, fc_ref=fc_ref, frames=n, scored=len(idx))
     if static:
         res["tnoise"] = temporal_noise([match_luma(out_frames[i], ref_frames[i]) for i in range(skip, n)])
+        if total - n >= 2:
+            res["tnoise_steady"] = temporal_noise([match_luma(out_frames[i], ref_frames[i]) for i in range(n, total)])
     return res
 
 
 METRIC_COLS = [("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("m_psnr", "m-PSNR", "{:.2f}"),
                ("m_ssim", "m-SSIM", "{:.3f}"), ("m_de", "m-dE76", "{:.2f}"), ("tnoise", "t-noise", "{:.2f}"),
+               ("tnoise_steady", "t-noise steady", "{:.2f}"),
                ("false_colour", "false colour", "{:.1f}"), ("mask", "mask%", "{:.1f}")]
 
 
@@ -384,6 +394,8 @@ def aggregate(per_clip: list[dict]) -> dict:
         out[k] = float(np.mean([c[k] for c in per_clip]))
     tn = [c["tnoise"] for c in per_clip if "tnoise" in c and not math.isnan(c["tnoise"])]
     out["tnoise"] = float(np.mean(tn)) if tn else math.nan
+    ts = [c["tnoise_steady"] for c in per_clip if not math.isnan(c.get("tnoise_steady", math.nan))]
+    out["tnoise_steady"] = float(np.mean(ts)) if ts else math.nan
     n = sum(c["fc_n"] for c in per_clip)
     out["false_colour"] = sum(c["fc_sum"] for c in per_clip) / n if n else math.nan
     out["false_colour_ref"] = sum(c["fc_ref"] for c in per_clip) / n if n else math.nan
@@ -397,17 +409,23 @@ def markdown(results: dict, methods: list[Method], title: str = "") -> str:
     lines = []
     if title:
         lines.append(title)
+
+    def shown(k: str) -> bool:
+        vals = [r.get(k) for rows in results.values() for r in rows.values()]
+        return any(isinstance(v, (int, float)) and not math.isnan(v) for v in vals)
+
+    cols = [c for c in METRIC_COLS if c[0] != "tnoise_steady" or shown(c[0])]  # only with --steady-frames
     for group, rows in results.items():
         ref_fc = next(iter(rows.values()), {}).get("false_colour_ref", math.nan)
         lines.append(f"\n**input mean {group.replace(' cam', '')}/255{' + camera pipeline' if 'cam' in group else ''}** "
                      f"(the reference's own chroma on the false-colour pixels: {ref_fc:.1f})\n")
-        lines.append("| method | " + " | ".join(c[1] for c in METRIC_COLS) + " |")
-        lines.append("|---" * (len(METRIC_COLS) + 1) + "|")
+        lines.append("| method | " + " | ".join(c[1] for c in cols) + " |")
+        lines.append("|---" * (len(cols) + 1) + "|")
         for m in methods:
             if m.label not in rows:
                 continue
             r = rows[m.label]
-            cells = ["-" if (v := r.get(k)) is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v) for k, _, fmt in METRIC_COLS]
+            cells = ["-" if (v := r.get(k)) is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v) for k, _, fmt in cols]
             note = f" ({r['frames']} fr)" if m.name in SLOW_MODELS else ""
             lines.append(f"| {m.label}{note} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -527,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", type=float, nargs="+", default=[40, 20, 10, 5], help="input means (0..255)")
     ap.add_argument("--camera-levels", type=int, default=2, help="the N darkest levels also get the camera-pipeline clips")
     ap.add_argument("--pan-speed", type=int, default=3, help="pan speed, px/frame")
+    ap.add_argument("--steady-frames", type=int, default=0,
+                    help="static clips run this long (sri/blnet: no); quality is scored on the first --frames, the "
+                         "frames after them give the steady-state temporal noise (default 0: off)")
     ap.add_argument("--skip", type=int, default=4, help="frames left out of the scores while temporal filters converge")
     ap.add_argument("--score-every", type=int, default=None, help="score every N-th frame after --skip (default 4; quick 2)")
     ap.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
@@ -567,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     report: dict = {"settings": {"scenes": scenes_n, "frames": frames_n, "size": None if not args.size and not args.quick else list(size),
                                  "levels": args.levels, "camera_levels": args.camera_levels, "pan_speed": args.pan_speed,
-                                 "skip": args.skip, "score_every": every, "slow_frames": args.slow_frames,
+                                 "skip": args.skip, "score_every": every, "steady_frames": args.steady_frames, "slow_frames": args.slow_frames,
                                  "noise": asdict(NOISE_PRESETS["phone"]), "camera": asdict(CAMERA_PRESETS["phone"]),
                                  "methods": [{**asdict(m), "root": str(m.root)} for m in methods]}}
 
@@ -590,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
                 for cam in ([False, True] if lv in cam_levels else [False]):
                     for kind in ("static", "pan"):
                         for sc in m_scenes:
-                            spec = ClipSpec(sc.name, lv, kind, cam, nf, size, args.pan_speed)
+                            long = kind == "static" and not slow and args.steady_frames > nf
+                            spec = ClipSpec(sc.name, lv, kind, cam, args.steady_frames if long else nf, size, args.pan_speed)
                             clip = make_clip(spec, refs[sc.name], cache)
                             tag = f"{m.label}-{m.key()}"
                             out_path = cache / "out" / tag / f"{spec.key()}.mp4"
@@ -600,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
                             if m.label in force or not score_path.exists() or score_path.stat().st_mtime < out_path.stat().st_mtime:
                                 inp, out = decode(clip), decode(out_path)
                                 ref_frames = reference_frames(refs[sc.name], spec)
-                                res = score_clip(out, inp, ref_frames, kind == "static", args.skip, every)
+                                res = score_clip(out, inp, ref_frames, kind == "static", args.skip, every, until=nf)
                                 score_path.parent.mkdir(parents=True, exist_ok=True)
                                 score_path.write_text(json.dumps(res))
                             res = json.loads(score_path.read_text())

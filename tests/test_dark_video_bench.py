@@ -36,6 +36,23 @@ def test_temporal_noise_constant_and_noisy():
     assert abs(dv.temporal_noise(frames) - 5.0) < 0.3
 
 
+def test_steady_temporal_noise_after_the_scored_frames():
+    # a static clip longer than the scored frames: quality and the first temporal noise come
+    # from frames skip..until, the steady temporal noise from the frames after them (a
+    # running average that has converged is still, the start of it is not)
+    ref = _img(3)
+    rng = np.random.default_rng(1)
+    noise = [rng.normal(0, 6.0, ref.shape) for _ in range(24)]
+    run = [ref + np.mean(noise[: i + 1], axis=0) for i in range(24)]  # a running mean of the noise
+    out = [np.clip(f, 0, 255).astype(np.uint8) for f in run[:12]] + [ref] * 12  # then it holds still
+    res = dv.score_clip(out, out, [ref] * 24, static=True, skip=2, every=2, until=12)
+    assert res["frames"] == 12 and res["scored"] == 5  # frames 2, 4 .. 10
+    assert res["tnoise"] > 0.5 and res["tnoise_steady"] == 0.0
+    assert "tnoise_steady" not in dv.score_clip(out, out, [ref] * 24, static=True, skip=2, every=2)
+    agg = dv.aggregate([res, {**res, "tnoise_steady": 2.0}])
+    assert agg["tnoise_steady"] == pytest.approx(1.0)
+
+
 def test_false_colour_gray_vs_purple():
     inp = np.zeros((16, 16, 3), np.uint8)
     inp[:, 8:] = 100  # only the left half is "black"
