@@ -42,7 +42,8 @@ near-black pixels) into saturated, blocky false colour. The policy here works on
 * **Detail after the denoiser** (``detail_frames``): the network weighs each cell's
   full-resolution detail against the noise of one frame, like a Wiener gain; a frame
   from the temporal denoiser holds a fraction of that noise, so more of the detail is
-  kept.
+  kept. **Edges** (``detail_edge``): a cell whose variance is far above the measured
+  noise keeps its detail in full.
 * **Auto-bypass**: a frame that is already well exposed (smoothed input mean between
   ``bypass_start`` and ``bypass_end``) fades to the input itself.
 """
@@ -131,6 +132,13 @@ class ToneConfig:
     #: ``a = s / (s + n)``; after the denoiser the frame holds about ``n / detail_frames``
     #: of that noise, so the weight becomes ``a d / (a d + 1 - a)``.
     detail_frames: float = 4.0
+    #: edges keep their detail: a cell whose luma std is this many times one frame's noise
+    #: at its brightness (as the temporal denoiser measures it) is an edge, a lane line, a
+    #: sign, and its weight becomes at least ``1 - (detail_edge * noise)**2 / var`` whatever
+    #: the network chose (it rendered thin bright lines as wide soft bands). Far above the
+    #: noise only: finer texture keeps the network's weight, since more detail there keeps
+    #: more of the noise (docs/BENCHMARKS.md §17). 0: off; no effect without the denoiser.
+    detail_edge: float = 6.0
     #: the black level is this quantile of the cells' mean RGB, per channel ...
     black_quantile: float = 0.02
     #: ... and at most this many 8-bit levels.
@@ -144,6 +152,8 @@ class ToneConfig:
         if self.dequant_kernel < 1 or self.dequant_kernel % 2 == 0 or self.dequant_passes < 0:
             raise ValueError(f"dequant_kernel must be a positive odd number and dequant_passes >= 0, "
                              f"got {self.dequant_kernel}, {self.dequant_passes}")
+        if self.detail_edge < 0.0:
+            raise ValueError(f"detail_edge must be >= 0 (0: off), got {self.detail_edge}")
         if self.detail_frames < 1.0:
             raise ValueError(f"detail_frames must be >= 1 (1: off), got {self.detail_frames}")
         if self.mono_colour < 0.0:
@@ -213,7 +223,7 @@ def pixel_chroma_gate(floor: float, black: Tensor, m: float, cfg: ToneConfig, st
 
 def policy_coefficients(
     aux: Tensor, gain: Tensor, m: float, floor: float, cfg: ToneConfig, strength: float = 1.0, black: Tensor | None = None,
-    denoised: bool = False,
+    denoised: bool = False, stats: tuple[Tensor, Tensor] | None = None, noise: tuple[float, float] | None = None,
 ) -> Tensor:
     """``lite``'s grid output -> the render kernel's (N, 7, h, w) coefficients under the policy.
 
@@ -226,6 +236,9 @@ def policy_coefficients(
         strength: the user's blend with the input, in (0, 1].
         black: (N, 3, 1, 1) black level in [0, 1] (default: :func:`black_level` of this frame).
         denoised: the frame comes from the temporal denoiser (``detail_frames`` applies).
+        stats: the cells' mean luma and mean squared luma (``box_stats``), for ``detail_edge``.
+        noise: ``(a, b)``: the variance ``a + b * v`` of a frame-to-average difference at
+            brightness ``v`` in 8-bit levels (``TemporalDenoiser.noise``), for ``detail_edge``.
 
     Returns:
         P (3 ch), Q (3 ch) as ``models.lite_coefficients`` (``out = P * x + Q``) and the
@@ -236,6 +249,12 @@ def policy_coefficients(
         # the noise the network weighed the detail against is divided by the frames
         # averaged (the denominator is 1 + a (d - 1) >= 1)
         a = a * cfg.detail_frames / (a * cfg.detail_frames + (1.0 - a))
+    if cfg.detail_edge > 0 and stats is not None and noise is not None:
+        # a Wiener gain against (detail_edge x one frame's noise)^2: 0 for all but edges
+        m1, m2 = stats
+        var = (m2 - m1 * m1).clamp(min=0.0) * (255.0 * 255.0)
+        nvar = (noise[0] + noise[1] * 255.0 * m1) / 2.0  # a frame-to-average difference holds two frames' noise
+        a = torch.maximum(a, (1.0 - cfg.detail_edge**2 * nvar / var.clamp(min=1e-6)).clamp(0.0, 1.0))
     if black is None:
         black = black_level(mean, cfg)
     f = (cfg.residual_noise * floor + cfg.floor_levels) / 255.0

@@ -397,3 +397,58 @@ def test_engine_keeps_more_detail_on_denoised_frames():
 
     assert texture(run(0.5, 4.0)) > 1.2 * texture(run(0.5, 1.0))
     np.testing.assert_array_equal(run(0.0, 4.0), run(0.0, 1.0))
+
+
+def test_edges_keep_their_detail():
+    # a cell whose luma std is far above one frame's noise (an edge, a lane line) keeps its
+    # full-resolution detail whatever the network's weight; texture a few times the noise
+    # and flat cells keep the network's; no measured noise, or detail_edge 0, changes nothing
+    a = torch.full((1, 1, 4, 4), 0.1)
+    mean = torch.full((1, 3, 4, 4), 0.2)
+    aux = torch.cat([a, mean], 1)
+    gain = torch.full((1, 3, 4, 4), 2.0)
+    m1 = torch.full((1, 1, 4, 4), 0.2)
+    var = torch.full((1, 1, 4, 4), 0.2 / 255.0**2)  # flat: below the noise
+    var[..., 0, 0] = 400.0 / 255.0**2  # an edge: std 20 levels
+    var[..., 0, 1] = 9.0 / 255.0**2  # texture: std 3 levels, 3 x the noise
+    stats = (m1, var + m1 * m1)
+    noise = (2.0, 0.0)  # a frame-to-average difference's variance: 1 level^2 per frame
+    cfg = ToneConfig(detail_edge=6.0, dequant=0.0)
+    off_cfg = ToneConfig(detail_edge=0.0, dequant=0.0)
+    base = policy_coefficients(aux, gain, 0.2, 1.0, off_cfg, denoised=True, stats=stats, noise=noise)
+    edge = policy_coefficients(aux, gain, 0.2, 1.0, cfg, denoised=True, stats=stats, noise=noise)
+    p_base, p_edge = base[0, 0], edge[0, 0]
+    gain_full = p_base[0, 0] / (0.4 / 1.3)  # P = gain * a', a' = 0.1 * 4 / (0.4 + 0.9)
+    assert float(p_edge[0, 0] / gain_full) == pytest.approx(1.0 - 36.0 / 400.0, abs=1e-3)
+    keep = torch.ones(4, 4, dtype=torch.bool)
+    keep[0, 0] = False
+    torch.testing.assert_close(p_edge[keep], p_base[keep])  # texture and flat cells: the network's weight
+    # the cell mean still renders the same (only the split between detail and mean moves)
+    torch.testing.assert_close(edge[:, :3] * mean + edge[:, 3:6], base[:, :3] * mean + base[:, 3:6], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(policy_coefficients(aux, gain, 0.2, 1.0, cfg, denoised=True, stats=stats), base)
+    with pytest.raises(ValueError):
+        ToneConfig(detail_edge=-1.0)
+
+
+def test_engine_keeps_a_thin_line_sharp():
+    # a 1-pixel line on a dark, noisy road (a lane line at night): with edges detected
+    # against the denoiser's measured noise it stays narrow; the network's own weight
+    # alone spreads it over its 4x4 cells as a soft band
+    from models.checkpoint import load_pretrained
+
+    model = load_pretrained("lite")[0].eval()
+    rng = np.random.default_rng(7)
+    base = np.full((H, W, 3), 12.0)
+    base[:, 61] = 36.0
+    frames = [_noisy(base, rng, 1.5) for _ in range(6)]
+
+    def profile(edge: float) -> np.ndarray:  # luma across the line, minus the road far from it
+        eng = create_engine(model, "lite", torch.device("cpu"), model_options={"scale": 4}, tone=ToneConfig(detail_edge=edge))
+        out = [eng.process(Frame(image=f, index=i))[0].result.astype(np.float32) for i, f in enumerate(frames)][-1]
+        y = out.mean(axis=2)[8:-8].mean(axis=0)
+        return y[56:67] - y[40:50].mean()
+
+    sharp, soft = profile(6.0), profile(0.0)
+    spread = lambda p: abs(float((p[3] + p[7]) / 2 / p[5]))  # noqa: E731  (2 px either side, over the peak)
+    assert spread(sharp) < 0.5 * spread(soft)
+    assert sharp[5] > soft[5]

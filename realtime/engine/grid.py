@@ -101,7 +101,8 @@ class GridEngine(InferenceEngine):
                 floor = self._den.noise_floor() if self._den is not None else 1.0
                 m_s, black = self._exposure(float(m), black_level(aux[:, 1:4], self.tone))
                 coef = policy_coefficients(aux, gain, m_s, floor, self.tone, self.strength, black,
-                                           denoised=self._den is not None)[0].numpy()
+                                           denoised=self._den is not None, stats=(m1, m2),
+                                           noise=self._den.noise if self._den is not None else None)[0].numpy()
                 gate = pixel_chroma_gate(floor, black, m_s, self.tone, self.strength)
             frame.result = kernels.lite_render_u8(img, coef, cell, out=self._next_out(), pixel_chroma=gate)
             t["render"] = time.perf_counter() - t3
