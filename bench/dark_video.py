@@ -616,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                             clip = make_clip(spec, refs[sc.name], cache)
                             tag = f"{m.label}-{m.key()}"
                             out_path = cache / "out" / tag / f"{spec.key()}.mp4"
-                            score_path = cache / "scores" / tag / f"{spec.key()}-s{SCORE_VERSION}-{args.skip}-{every}.json"
+                            score_path = cache / "scores" / tag / f"{spec.key()}-s{SCORE_VERSION}-{args.skip}-{every}-{nf}.json"
                             if m.label in force or not out_path.exists():
                                 m.run(clip, out_path)
                             if m.label in force or not score_path.exists() or score_path.stat().st_mtime < out_path.stat().st_mtime:
