@@ -36,6 +36,13 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
   moving a fifth of their pixels by a level or two: the measured noise then sits at the
   quantisation step, and every re-coded pixel would read as motion and flicker through
   at full gain. The motion test assumes at least ``motion_floor`` (1.5 levels) of noise.
+* The average follows the camera (``align``): :class:`GlobalShift` measures the frame's
+  global translation against the last one (a low-passed phase correlation of the luma
+  reduced to ~128 pixels across, taken only when it explains the two frames better than
+  no move) and the kernels read the average at that offset, in whole pixels (no
+  interpolation blurs it), the strips that come into view starting afresh. A pan or a
+  shaking hand is then averaged like a still scene instead of reading as motion
+  everywhere; a moving object on a still background moves nothing.
 
 :class:`TemporalDenoiser` works on uint8 HxWx3 frames with numba kernels and OpenCV's
 box filter (about 5 ms per 1280x720 frame on one idle core; 10.5 ms of wall time in the
@@ -57,7 +64,7 @@ from torch import Tensor
 
 from .kernels import _KR, _KG, _KB, _check_frame, _frame_rows, _rows  # Rec.601, as models.luminance
 
-__all__ = ["DenoiseConfig", "TemporalDenoiser", "TorchTemporalDenoiser", "noise_model"]
+__all__ = ["DenoiseConfig", "GlobalShift", "TemporalDenoiser", "TorchGlobalShift", "TorchTemporalDenoiser", "noise_model"]
 
 #: Brightness bands of the noise level function (luma 0..255 in bands of 16).
 BANDS = 16
@@ -65,7 +72,9 @@ BANDS = 16
 BINS = 128
 _BIN_W = 0.25
 #: the noise histogram samples every _HIST_STEP-th row and pixel of large frames, and
-#: more sparsely above ~540 rows (about the same number of samples at every size).
+#: more sparsely above ~360 rows (about the same number of samples at every size: some
+#: 25,000 at 720p and 1080p, 16 per brightness band at least; 57,000 before the global
+#: shift was measured, whose cost this saving pays for).
 _HIST_STEP = 3
 
 
@@ -98,6 +107,13 @@ class DenoiseConfig:
     #: still restarted their frame count: on the benchmark's static clips at 40/255 the
     #: denoiser alone kept 0.61 of the input's temporal std, 0.51 with 1.5; §15.)
     motion_floor: float = 1.5
+    #: follow the camera: estimate the frame's global shift (phase correlation of a
+    #: reduced luma) and move the average with it, so a pan or a shaking hand is averaged
+    #: like a still scene. Shifts are whole pixels (no interpolation blurs the average).
+    align: bool = True
+    #: a shift is taken when it leaves at most this share of the two frames' low-passed
+    #: difference that no shift leaves (a still scene, a cut, a zoom: none is taken).
+    align_residual: float = 0.8
 
     def __post_init__(self):
         if not 0.0 <= self.strength <= 1.0:
@@ -115,21 +131,47 @@ class DenoiseConfig:
 # --------------------------------------------------------------------------- kernels
 
 
+# The kernels read the last average ``state`` where the camera's move (dx, dy) puts it:
+# the pixel (y, x) of the new frame lies at (y - dy, x - dx) in the average, and a pixel
+# that comes into view has no average yet (it is taken whole). No copy of the state is
+# made for the move; the update writes the new average into ``out`` (``state`` itself
+# when there is no move).
+
+
+@njit(cache=True)
+def _span(w, dx):  # pragma: no cover - compiled
+    """The x range [x0, x1) of the new frame whose pixel lies inside the average."""
+    return max(0, dx), min(w, w + dx)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
-def _diff_kernel(frame, state, d):  # pragma: no cover - compiled
-    # frame (H, 3W) uint8 rows, state (H, 3W) float32 -> d (H, W) float32: luma difference.
+def _diff_kernel(frame, state, d, dx, dy):  # pragma: no cover - compiled
+    # frame (H, 3W) uint8 rows, state (H, 3W) float32 -> d (H, W) float32: luma difference
+    # (0 where the pixel has just come into view).
     H = frame.shape[0]
     W = d.shape[1]
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
+    x0, x1 = _span(W, dx)
     for y in prange(H):
         f = frame[y]
-        s = state[y]
         dr = d[y]
-        t = np.empty(3 * W, np.float32)
-        for i in range(3 * W):  # contiguous: vectorises
-            t[i] = np.float32(f[i]) - s[i]
-        for x in range(W):
-            dr[x] = kr * t[3 * x] + kg * t[3 * x + 1] + kb * t[3 * x + 2]
+        sy = y - dy
+        if sy < 0 or sy >= H:
+            dr[:] = 0.0
+            continue
+        # views at the move's offset: the loops index with their own counters (an index
+        # that may be negative gets a wrap-around test that stops vectorisation)
+        sv = state[sy][3 * (x0 - dx): 3 * (x1 - dx)]
+        fv = f[3 * x0: 3 * x1]
+        n = x1 - x0
+        t = np.empty(3 * n, np.float32)
+        for i in range(3 * n):  # contiguous: vectorises
+            t[i] = np.float32(fv[i]) - sv[i]
+        dr[:x0] = 0.0
+        dr[x1:] = 0.0
+        dv = dr[x0:x1]
+        for x in range(n):
+            dv[x] = kr * t[3 * x] + kg * t[3 * x + 1] + kb * t[3 * x + 2]
 
 
 @njit(cache=True, fastmath=True)
@@ -138,24 +180,32 @@ def _luma_u8(f, x, kr, kg, kb):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=True)
-def _hist_kernel(frame, state, d, hist, hist_s, step):  # pragma: no cover - compiled
-    # |d| histogram per brightness band of the state, on every ``step``-th row and pixel
+def _hist_kernel(frame, state, d, hist, hist_s, step, dx, dy):  # pragma: no cover - compiled
+    # |d| histogram per brightness band of the average, on every ``step``-th row and pixel
     # (tens of thousands of samples: plenty for a median, a fraction of the cost); and
     # (``hist_s``: spatial, blind to motion) the same for the frame's luma through the
     # 3x3 mask [1 -2 1; -2 4 -2; 1 -2 1], which cancels flat areas and linear ramps, so
     # texture and edges add little: its variance is 36 sigma^2 for white noise, scaled
-    # here to 2 sigma^2, what ``d`` holds (a frame's noise and the average's).
+    # here to 2 sigma^2, what ``d`` holds (a frame's noise and the average's). Pixels that
+    # have just come into view are left out.
     hist[:, :] = 0
     hist_s[:, :] = 0
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
     inv_w = np.float32(1.0 / _BIN_W)
     lap_scale = np.float32(1.0 / np.sqrt(18.0))
     H, W = d.shape
+    x0, x1 = _span(W, dx)
     for y in range(0, H, step):
-        s = state[y]
+        sy = y - dy
+        if sy < 0 or sy >= H:
+            continue
+        s = state[sy]
         dr = d[y]
         for x in range(0, W, step):
-            ys = kr * s[3 * x] + kg * s[3 * x + 1] + kb * s[3 * x + 2]
+            if x < x0 or x >= x1:
+                continue
+            sx = x - dx
+            ys = kr * s[3 * sx] + kg * s[3 * sx + 1] + kb * s[3 * sx + 2]
             band = min(max(int(ys) >> 4, 0), BANDS - 1)
             b = min(int(abs(dr[x]) * inv_w), BINS - 1)
             hist[band, b] += 1
@@ -171,11 +221,13 @@ def _hist_kernel(frame, state, d, hist, hist_s, step):  # pragma: no cover - com
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _update_kernel(frame, state, count, d, dbox, noise_a, noise_b, k_min, box_scale, m_lo, m_hi, p_lo, p_hi):  # pragma: no cover
-    # state += k * (frame - state), k from the window mean and the pixel difference of
-    # the luma in units of the noise at the state's brightness v: std = sqrt(a + b v);
-    # where static, k is the running mean's 1 / (count + 1), at least k_min; count, the
-    # frames the state holds, becomes 1 / k.
+def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_b, k_min, box_scale,
+                   m_lo, m_hi, p_lo, p_hi, dx, dy):  # pragma: no cover
+    # out = state + k * (frame - state), k from the window mean and the pixel difference
+    # of the luma in units of the noise at the average's brightness v: std = sqrt(a + b v);
+    # where static, k is the running mean's 1 / (count + 1), at least k_min; the frames
+    # the average holds, out_count, become 1 / k. state and count are read at the move's
+    # offset; with no move, out and out_count must be state and count (updated in place).
     H = frame.shape[0]
     W = d.shape[1]
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
@@ -185,26 +237,57 @@ def _update_kernel(frame, state, count, d, dbox, noise_a, noise_b, k_min, box_sc
     inv_p = one / np.float32(p_hi - p_lo)
     a = np.float32(noise_a)
     b = np.float32(noise_b)
+    x0, x1 = _span(W, dx)
+    still = dx == 0 and dy == 0  # then out must be state, count out_count
     for y in prange(H):
         f = frame[y]
-        s = state[y]
-        dr = d[y]
-        br = dbox[y]
-        cr = count[y]
-        k3 = np.empty(3 * W, np.float32)
-        for x in range(W):
-            ys = kr * s[3 * x] + kg * s[3 * x + 1] + kb * s[3 * x + 2]
+        dst = out[y]
+        cd = out_count[y]
+        sy = y - dy
+        if sy < 0 or sy >= H:  # a row that has just come into view: taken whole
+            for i in range(3 * W):
+                dst[i] = np.float32(f[i])
+            cd[:] = one
+            continue
+        # views at the move's offset (see _diff_kernel)
+        n = x1 - x0
+        sv = state[sy][3 * (x0 - dx): 3 * (x1 - dx)]
+        cv = count[sy][x0 - dx: x1 - dx]
+        fv = f[3 * x0: 3 * x1]
+        dv = d[y][x0:x1]
+        bv = dbox[y][x0:x1]
+        k3 = np.empty(3 * n, np.float32)
+        for x in range(n):
+            ys = kr * sv[3 * x] + kg * sv[3 * x + 1] + kb * sv[3 * x + 2]
             isig = one / np.sqrt(a + b * max(ys, zero))
-            m = min(max((abs(br[x]) * box_scale * isig - m_lo) * inv_m, zero), one)
-            mp = min(max((abs(dr[x]) * isig - p_lo) * inv_p, zero), one)
-            kf = max(one / (cr[x] + one), k_min)
+            m = min(max((abs(bv[x]) * box_scale * isig - m_lo) * inv_m, zero), one)
+            mp = min(max((abs(dv[x]) * isig - p_lo) * inv_p, zero), one)
+            kf = max(one / (cv[x] + one), k_min)
             k = kf + (one - kf) * max(m, mp)
-            cr[x] = one / k
             k3[3 * x] = k
             k3[3 * x + 1] = k
             k3[3 * x + 2] = k
-        for i in range(3 * W):  # contiguous: vectorises
-            s[i] += k3[i] * (np.float32(f[i]) - s[i])
+        # the frame counts, then the average (with no move, out is state: one array
+        # updated in place, as LLVM vectorises best)
+        if still:
+            for x in range(W):
+                cd[x] = one / k3[3 * x]
+            for i in range(3 * W):  # contiguous: vectorises
+                dst[i] += k3[i] * (np.float32(f[i]) - dst[i])
+            continue
+        cdv = cd[x0:x1]
+        for x in range(n):
+            cdv[x] = one / k3[3 * x]
+        ov = dst[3 * x0: 3 * x1]
+        for i in range(3 * n):  # contiguous: vectorises
+            v = sv[i]
+            ov[i] = v + k3[i] * (np.float32(fv[i]) - v)
+        cd[:x0] = one
+        cd[x1:] = one
+        for i in range(3 * x0):
+            dst[i] = np.float32(f[i])
+        for i in range(3 * x1, 3 * W):
+            dst[i] = np.float32(f[i])
 
 
 @njit(parallel=True, cache=True)
@@ -259,6 +342,176 @@ def noise_model(hist: np.ndarray, min_sigma: float, min_count: int = 256) -> tup
     return float(max(a, min_sigma**2)), float(b)
 
 
+# --------------------------------------------------------------------------- alignment
+
+
+#: the global shift is measured on the luma reduced to about this many pixels across.
+_ALIGN_WIDTH = 128
+#: the cross-power spectrum is weighted by a Gaussian of this std (cycles per reduced
+#: pixel): the high frequencies hold the noise and the codec's fixed block grid, which
+#: pull a whitened correlation towards no shift at all.
+_ALIGN_CUTOFF = 0.2
+
+
+def _align_factor(w: int) -> int:
+    return max(1, round(w / _ALIGN_WIDTH))
+
+
+def _lowpass(sh: int, sw: int) -> np.ndarray:
+    """The Gaussian weight of the (sh, sw // 2 + 1) half-spectrum."""
+    fy = np.fft.fftfreq(sh)[:, None]
+    fx = np.fft.rfftfreq(sw)[None, :]
+    return np.exp(-(fx**2 + fy**2) / (2.0 * _ALIGN_CUTOFF**2)).astype(np.float32)
+
+
+@njit(cache=True, fastmath=True)
+def _reduce_luma(rows, s, win, out):  # pragma: no cover - compiled
+    # out (sh, sw) = the luma's s x s box means of the uint8 RGB rows, less their mean,
+    # times the window. Serial: a parallel region waits for a second core that decode
+    # and encode keep busy (in the pipeline it cost 4 ms of wall time for 1 ms of work).
+    sh, sw = out.shape
+    n = sw * s
+    kr, kg, kb = np.float32(_KR / (s * s)), np.float32(_KG / (s * s)), np.float32(_KB / (s * s))
+    for j in range(sh):
+        t = np.zeros(n, np.float32)
+        for y in range(j * s, j * s + s):
+            f = rows[y]
+            for x in range(n):  # vectorises
+                t[x] += kr * np.float32(f[3 * x]) + kg * np.float32(f[3 * x + 1]) + kb * np.float32(f[3 * x + 2])
+        o = out[j]
+        for i in range(sw):
+            acc = np.float32(0.0)
+            for x in range(i * s, i * s + s):
+                acc += t[x]
+            o[i] = acc
+    m = out.mean()
+    for j in range(sh):
+        for i in range(sw):
+            out[j, i] = (out[j, i] - m) * win[j, i]
+
+
+@njit(cache=True, fastmath=True)
+def _cross_spectra(spec, prev, lp, cross, whitened):  # pragma: no cover - compiled
+    # the low-passed cross-power spectrum, its whitened form, and the low-passed energy of
+    # the difference of the two frames (what no shift leaves)
+    big = np.float32(0.0)
+    for j in range(spec.shape[0]):
+        for i in range(spec.shape[1]):
+            big = max(big, abs(spec[j, i] * np.conj(prev[j, i])))
+    eps = np.float32(1e-6) * big + np.float32(1e-30)
+    still = 0.0
+    for j in range(spec.shape[0]):
+        for i in range(spec.shape[1]):
+            raw = spec[j, i] * np.conj(prev[j, i])
+            c = raw * lp[j, i]
+            cross[j, i] = c
+            whitened[j, i] = c / (abs(raw) + eps)
+            e = spec[j, i] - prev[j, i]
+            still += lp[j, i] * (e.real * e.real + e.imag * e.imag)
+    return still
+
+
+@njit(cache=True, fastmath=True)
+def _residual(spec, prev, lp, fx, fy, dx, dy):  # pragma: no cover - compiled
+    # the low-passed energy of the new frame less the last one moved by (dx, dy)
+    err = 0.0
+    for j in range(spec.shape[0]):
+        for i in range(spec.shape[1]):
+            ph = -2.0 * np.pi * (fx[i] * dx + fy[j] * dy)
+            e = spec[j, i] - prev[j, i] * complex(np.cos(ph), np.sin(ph))
+            err += lp[j, i] * (e.real * e.real + e.imag * e.imag)
+    return err
+
+
+def _peak_offset(m1: float, c: float, p1: float) -> float:
+    """Sub-sample position of a peak from three samples: a Gaussian through them (the
+    low-pass weight makes the peak one), a parabola where a sample is not positive."""
+    if m1 > 0 and c > 0 and p1 > 0:
+        m1, c, p1 = np.log(m1), np.log(c), np.log(p1)
+    den = m1 - 2.0 * c + p1
+    return 0.0 if den >= 0 else float(np.clip(0.5 * (m1 - p1) / den, -0.5, 0.5))
+
+
+def _peak(r: np.ndarray) -> tuple[float, float]:
+    """Position (dx, dy) of the highest value of a circular correlation, to a sub-sample,
+    wrapped to [-size / 2, size / 2]."""
+    sh, sw = r.shape
+    iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
+    dx = ix + _peak_offset(r[iy, ix - 1], r[iy, ix], r[iy, (ix + 1) % sw])
+    dy = iy + _peak_offset(r[iy - 1, ix], r[iy, ix], r[(iy + 1) % sh, ix])
+    return (dx - sw if dx > sw / 2 else dx), (dy - sh if dy > sh / 2 else dy)
+
+
+class GlobalShift:
+    """Frame-to-frame global translation, in whole pixels, for the temporal denoiser.
+
+    Each call takes the new frame (uint8 RGB rows) and returns ``(dx, dy)``: the
+    content moved by that much since the last frame (``new[y, x] = old[y - dy, x - dx]``),
+    or ``(0, 0)``. The luma is reduced to about 200 pixels across; two candidates, the
+    peak of the phase correlation (sharp on texture) and of the plain cross-correlation
+    (robust on smooth shading), both low-passed (the high frequencies hold the noise and
+    the codec's block grid, which stays put), are scored by how much of the two frames'
+    low-passed difference they explain. A shift is taken only when it leaves at most
+    ``max_residual`` of what no shift leaves: a still scene, a cut, a zoom or a dark, flat
+    frame gives none. The sub-pixel remainder carries over to the next frame, so a pan of
+    1.5 px/frame moves the average by 1 and 2 px in turn and never drifts more than half a
+    pixel from the picture.
+    """
+
+    def __init__(self, max_residual: float = 0.8):
+        self.max_residual = max_residual
+        self._prev: np.ndarray | None = None
+        self._win: np.ndarray | None = None
+        self._acc = np.zeros(2)
+        #: the last frame's best candidate: its residual over the still one's (1: none)
+        self.residual = 1.0
+
+    def reset(self) -> None:
+        self._prev = None
+        self._acc[:] = 0.0
+
+    def _nothing(self) -> tuple[int, int]:
+        self._acc[:] = 0.0
+        return 0, 0
+
+    def __call__(self, rows: np.ndarray) -> tuple[int, int]:
+        """``rows``: the frame as (H, 3W) uint8 RGB rows."""
+        h, w = rows.shape[0], rows.shape[1] // 3
+        s = _align_factor(w)
+        sh, sw = max(1, h // s), max(1, w // s)
+        self.residual = 1.0
+        if min(sh, sw) < 16:
+            return self._nothing()
+        if self._win is None or self._win.shape != (sh, sw):
+            self._win = cv2.createHanningWindow((sw, sh), cv2.CV_32F)
+            self._lp = _lowpass(sh, sw)
+            self._fy, self._fx = np.fft.fftfreq(sh).astype(np.float32), np.fft.rfftfreq(sw).astype(np.float32)
+            self._small = np.empty((sh, sw), np.float32)
+            self._pair = np.empty((2, sh, sw // 2 + 1), np.complex64)  # whitened, plain
+            self._prev = None
+        _reduce_luma(rows, s, self._win, self._small)
+        spec = np.fft.rfft2(self._small)
+        prev, self._prev = self._prev, spec
+        if prev is None:
+            return self._nothing()
+        still = _cross_spectra(spec, prev, self._lp, self._pair[1], self._pair[0])
+        best, best_err = (0.0, 0.0), still
+        for r in np.fft.irfft2(self._pair, s=(sh, sw)):  # one call for both
+            dx, dy = _peak(r)
+            err = _residual(spec, prev, self._lp, self._fx, self._fy, dx, dy)
+            if err < best_err:
+                best, best_err = (dx, dy), err
+        self.residual = best_err / still if still > 0 else 1.0
+        if not self.residual <= self.max_residual:
+            return self._nothing()
+        self._acc += (best[0] * s, best[1] * s)
+        move = np.rint(self._acc)
+        if abs(move[0]) > w // 4 or abs(move[1]) > h // 4:  # a quarter of the frame: a cut
+            return self._nothing()
+        self._acc -= move
+        return int(move[0]), int(move[1])
+
+
 # --------------------------------------------------------------------------- CPU
 
 
@@ -280,10 +533,16 @@ class TemporalDenoiser:
         self._state: np.ndarray | None = None
         self._noise: tuple[float, float] | None = None
         self._ratio: float | None = None
+        self._shift = GlobalShift(cfg.align_residual) if cfg.align else None
+        self._spare: tuple[np.ndarray, np.ndarray] | None = None
+        #: the last frame's global shift (dx, dy) that the average followed
+        self.last_shift = (0, 0)
 
     def reset(self) -> None:
         self._state = None
         self._ratio = None
+        if self._shift is not None:
+            self._shift.reset()
 
     @property
     def noise(self) -> tuple[float, float] | None:
@@ -311,13 +570,17 @@ class TemporalDenoiser:
             self._hist = np.zeros((BANDS, BINS), np.int32)
             self._hist_s = np.zeros((BANDS, BINS), np.int32)
             _copy_u8_to_f32(rows, _rows(self._state))
+            if self._shift is not None:
+                self._shift.reset()
+                self._shift(rows)
             return self._state
         if self.cfg.strength == 0.0:
             _copy_u8_to_f32(rows, _rows(self._state))
             return self._state
+        dx, dy = self.last_shift = self._shift(rows) if self._shift is not None else (0, 0)
         state = _rows(self._state)
-        _diff_kernel(rows, state, self._d)
-        _hist_kernel(rows, state, self._d, self._hist, self._hist_s, _sample_step(h, w, _HIST_STEP, 180))
+        _diff_kernel(rows, state, self._d, dx, dy)
+        _hist_kernel(rows, state, self._d, self._hist, self._hist_s, _sample_step(h, w, _HIST_STEP, 120), dx, dy)
         win = self.cfg.window
         dbox = cv2.blur(self._d, (win, win), borderType=cv2.BORDER_REFLECT)
         fit = noise_model(self._hist, self.cfg.min_sigma)
@@ -346,20 +609,107 @@ class TemporalDenoiser:
         # (falls slowly: motion over much of the frame also makes d and its mean alike)
         self._ratio = ratio if self._ratio is None else self._ratio + (0.3 if ratio > self._ratio else 0.05) * (ratio - self._ratio)
         c = self.cfg
-        _update_kernel(rows, state, self._count, self._d, dbox, np.float32(na), np.float32(nb), np.float32(c.k_min), np.float32(self._ratio),
-                       np.float32(c.motion_low), np.float32(c.motion_high), np.float32(c.pixel_low), np.float32(c.pixel_high))
+        if dx == 0 and dy == 0:  # in place
+            out, out_count = self._state, self._count
+        else:  # into the spare buffers (the array the last call returned is left as it was)
+            if self._spare is None or self._spare[0].shape != self._state.shape:
+                self._spare = (np.empty_like(self._state), np.empty_like(self._count))
+            out, out_count = self._spare
+        _update_kernel(rows, state, self._count, _rows(out), out_count, self._d, dbox, np.float32(na), np.float32(nb),
+                       np.float32(c.k_min), np.float32(self._ratio), np.float32(c.motion_low), np.float32(c.motion_high),
+                       np.float32(c.pixel_low), np.float32(c.pixel_high), dx, dy)
+        if out is not self._state:
+            self._spare = (self._state, self._count)
+            self._state, self._count = out, out_count
         return self._state
 
 
 def warmup() -> None:
-    """Compile (or load cached) the kernels: two frames, contiguous and reversed-channel."""
+    """Compile (or load cached) the kernels: frames contiguous and reversed-channel, large
+    enough for the global-shift estimate, the last one moved."""
     den = TemporalDenoiser()
-    f = np.zeros((8, 8, 3), np.uint8)
-    for v in (f, f[..., ::-1], f):
+    f = np.kron(np.arange(48, dtype=np.uint8).reshape(6, 8) % 7 * 9, np.ones((8, 8), np.uint8))
+    f = np.repeat(f[..., None], 3, axis=2)
+    for v in (f, f[..., ::-1], np.roll(f, 8, axis=1)):
         den(v)
 
 
 # --------------------------------------------------------------------------- torch
+
+
+def _torch_peak(r: Tensor) -> Tensor:
+    """:func:`_peak` on the device: (dx, dy) as a (2,) tensor."""
+    sh, sw = r.shape
+    i = r.flatten().argmax()
+    iy, ix = i // sw, i % sw
+    c = r[iy, ix]
+
+    def offset(m1: Tensor, p1: Tensor) -> Tensor:
+        pos = (m1 > 0) & (c > 0) & (p1 > 0)
+        lm, lc, lp = (torch.where(pos, v.clamp(min=1e-30).log(), v) for v in (m1, c, p1))
+        den = lm - 2.0 * lc + lp
+        return torch.where(den < 0, (0.5 * (lm - lp) / den.clamp(max=-1e-30)).clamp(-0.5, 0.5), 0.0)
+
+    dx = ix + offset(r[iy, (ix - 1) % sw], r[iy, (ix + 1) % sw])
+    dy = iy + offset(r[(iy - 1) % sh, ix], r[(iy + 1) % sh, ix])
+    return torch.stack([torch.where(dx > sw / 2, dx - sw, dx), torch.where(dy > sh / 2, dy - sh, dy)]).float()
+
+
+class TorchGlobalShift:
+    """:class:`GlobalShift` in tensor ops, for the CUDA path: the same reduction, two
+    low-passed candidates, residual test and carried remainder, with no host sync (the
+    move is a (2,) int64 tensor ``(dx, dy)`` on the frame's device)."""
+
+    def __init__(self, max_residual: float = 0.8):
+        self.max_residual = max_residual
+        self._prev: Tensor | None = None
+        self._win: Tensor | None = None
+        self._acc: Tensor | None = None
+
+    def reset(self) -> None:
+        self._prev = None
+        self._acc = None
+
+    def __call__(self, luma: Tensor) -> Tensor:
+        """``luma``: (1, 1, H, W), any scale. Returns the move ``(dx, dy)``."""
+        h, w = luma.shape[-2:]
+        dev = luma.device
+        s = _align_factor(w)
+        sh, sw = h // s, w // s
+        none = torch.zeros(2, dtype=torch.long, device=dev)
+        if min(sh, sw) < 16:
+            return none
+        small = F.avg_pool2d(luma[..., : sh * s, : sw * s].float(), s)[0, 0]
+        if self._win is None or self._win.shape != small.shape or self._win.device != dev:
+            self._win = torch.from_numpy(cv2.createHanningWindow((sw, sh), cv2.CV_32F)).to(dev)
+            self._lp = torch.from_numpy(_lowpass(sh, sw)).to(dev)
+            self._fy = torch.fft.fftfreq(sh, device=dev)[:, None]
+            self._fx = torch.fft.rfftfreq(sw, device=dev)[None, :]
+            self._prev = None
+        if self._acc is None or self._acc.device != dev:
+            self._acc = torch.zeros(2, device=dev)
+        spec = torch.fft.rfft2((small - small.mean()) * self._win)
+        prev, self._prev = self._prev, spec
+        if prev is None:
+            self._acc.zero_()
+            return none
+        raw = spec * prev.conj()
+        mag = raw.abs()
+        cross = raw * self._lp
+        whitened = cross / (mag + 1e-6 * (mag.max() + 1e-30))
+        still = (self._lp * (spec - prev).abs().square()).sum()
+        cands = torch.stack([_torch_peak(torch.fft.irfft2(c, s=(sh, sw))) for c in (whitened, cross)])  # (2, 2)
+        phase = torch.exp(-2j * torch.pi * (self._fx[None] * cands[:, 0, None, None] + self._fy[None] * cands[:, 1, None, None]))
+        errs = (self._lp * (spec[None] - prev[None] * phase).abs().square()).sum((1, 2))
+        j = errs.argmin()
+        best, err = cands[j], errs[j]
+        ok = err <= self.max_residual * still
+        acc = torch.where(ok, self._acc + best * s, 0.0)
+        move = acc.round()
+        cut = (move[0].abs() > w // 4) | (move[1].abs() > h // 4)
+        move = torch.where(cut, 0.0, move)
+        self._acc = torch.where(cut, 0.0, acc - move)
+        return move.long()
 
 
 def _band_sums(values: Tensor, bands: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -392,10 +742,35 @@ class TorchTemporalDenoiser:
         self._luma_w: Tensor | None = None
         self._lap_k: Tensor | None = None
         self._ratio: Tensor | None = None
+        self._shift = TorchGlobalShift(cfg.align_residual) if cfg.align else None
+        #: the last frame's global shift (dx, dy) that the average followed (a device tensor)
+        self.last_shift: Tensor | None = None
 
     def reset(self) -> None:
         self._state = None
         self._ratio = None
+        if self._shift is not None:
+            self._shift.reset()
+
+    def _follow(self, x: Tensor, move: Tensor) -> None:
+        """Move the average and its frame counts by ``move`` = (dx, dy); what comes into
+        view starts from the new frame (count 0). A gather with device indices: no sync."""
+        self.last_shift = move
+        h, w = x.shape[-2:]
+        ix = torch.arange(w, device=x.device) - move[0]
+        iy = torch.arange(h, device=x.device) - move[1]
+        inside = (((iy >= 0) & (iy < h))[:, None] & ((ix >= 0) & (ix < w))[None, :])
+        ix, iy = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
+        st = self._state.index_select(3, ix).index_select(2, iy)
+        self._state = torch.where(inside, st, x.float())
+        self._count = torch.where(inside, self._count.index_select(3, ix).index_select(2, iy), 0.0)
+
+    def _luma(self, x: Tensor) -> Tensor:
+        w = self._luma_w
+        if w is None or w.device != x.device:  # once, not a host-to-device copy per frame
+            w = self._luma_w = torch.tensor([_KR, _KG, _KB], device=x.device).view(1, 3, 1, 1)
+            self._lap_k = torch.tensor(_LAPLACE, device=x.device).view(1, 1, 3, 3)
+        return (x.float() * w).sum(1, keepdim=True) * 255.0
 
     def __call__(self, x: Tensor) -> Tensor:
         if self._state is None or self._state.shape != x.shape or self._state.device != x.device:
@@ -403,18 +778,20 @@ class TorchTemporalDenoiser:
             self._count = torch.ones_like(self._state[:, :1])  # frames held, per pixel
             self._band_sig = None
             self._ratio = None
+            if self._shift is not None:
+                self._shift.reset()
+                self._shift(self._luma(x))
             return self._state.to(x.dtype)
         c = self.cfg
-        s = self._state
         if c.strength == 0.0:
-            s.copy_(x)
-            return s.to(x.dtype)
+            self._state.copy_(x)
+            return self._state.to(x.dtype)
+        yx = self._luma(x)  # the frame's luma, 0..255
+        if self._shift is not None:
+            self._follow(x, self._shift(yx))
+        s = self._state
         w = self._luma_w
-        if w is None or w.device != x.device:  # once, not a host-to-device copy per frame
-            w = self._luma_w = torch.tensor([_KR, _KG, _KB], device=x.device).view(1, 3, 1, 1)
-            self._lap_k = torch.tensor(_LAPLACE, device=x.device).view(1, 1, 3, 3)
         ys = (s * w).sum(1, keepdim=True) * 255.0
-        yx = (x.float() * w).sum(1, keepdim=True) * 255.0  # the frame's luma
         d = yx - ys
         band = (ys / 16.0).long().clamp_(0, BANDS - 1)
         bf = band.flatten()

@@ -7,7 +7,7 @@ import torch
 
 import models
 from realtime import InferenceEngine, create_engine
-from realtime.denoise import DenoiseConfig, TemporalDenoiser, TorchTemporalDenoiser, noise_model
+from realtime.denoise import DenoiseConfig, GlobalShift, TemporalDenoiser, TorchGlobalShift, TorchTemporalDenoiser, noise_model
 from realtime.frame import Frame
 from realtime.tone import ToneConfig, bypass_weight, exposure_target, policy_coefficients
 
@@ -114,13 +114,14 @@ def test_moving_edge_leaves_no_ghost(impl):
     assert inside.mean() > 130.0, inside.mean()  # the square is there at full level
 
 
-def _pan(impl: str, big: np.ndarray, rng, sigma: float):
-    """Denoise 20 frames of a 3 px/frame pan across ``big``; returns the denoiser and the
-    mean input and output errors against the clean frames after the first 8."""
-    den = TemporalDenoiser() if impl == "numba" else TorchTemporalDenoiser()
+def _pan(impl: str, big: np.ndarray, rng, sigma: float, speed: float = 3.0, cfg: DenoiseConfig = DenoiseConfig()):
+    """Denoise 20 frames of a ``speed`` px/frame pan across ``big``; returns the denoiser
+    and the mean input and output errors against the clean frames after the first 8."""
+    den = TemporalDenoiser(cfg) if impl == "numba" else TorchTemporalDenoiser(cfg)
     errs_in, errs_out = [], []
     for t in range(20):
-        clean = np.repeat(big[:H, 3 * t: 3 * t + W, None], 3, axis=2).astype(np.float32)
+        x0 = int(round(speed * t))
+        clean = np.repeat(big[:H, x0: x0 + W, None], 3, axis=2).astype(np.float32)
         f = _noisy(clean, rng, sigma)
         if impl == "numba":
             out = den(f)
@@ -160,6 +161,88 @@ def test_a_pan_of_smooth_texture_does_not_smear(impl):
     big = 60.0 + 20.0 * np.sin(xs / 7.0) * np.cos(ys / 9.0) + 8.0 * np.sin(xs / 13.0 + ys / 5.0)
     _, err_in, err_out = _pan(impl, big, rng, 0.4)
     assert err_out < 1.6 * err_in, (err_out, err_in)
+
+
+def _texture(rng, width: int) -> np.ndarray:
+    """Dark 4x4 blocks of 12..24 levels, ``width`` pixels wide."""
+    return np.kron(rng.uniform(12.0, 24.0, (H // 4, width // 4 + 1)), np.ones((4, 4)))
+
+
+@pytest.mark.parametrize("impl", ["numba", "torch"])
+@pytest.mark.parametrize("speed", [3.0, 1.5])
+def test_a_pan_is_averaged_like_a_still_scene(impl, speed):
+    # the denoiser follows the camera: a pan moves the average with the picture, so its
+    # noise is averaged out as on a still scene (without it every pixel reads as motion
+    # and the output keeps all the noise)
+    big = _texture(np.random.default_rng(4), W + 60)
+    den, err_in, err_out = _pan(impl, big, np.random.default_rng(1), 3.0, speed)
+    assert err_out < 0.6 * err_in, (err_out, err_in)
+    _, err_in0, err_out0 = _pan(impl, big, np.random.default_rng(1), 3.0, speed, DenoiseConfig(align=False))
+    assert err_out0 > 0.75 * err_in0, (err_out0, err_in0)  # the motion test alone keeps the noise
+    if speed == 3.0:
+        assert tuple(int(v) for v in den.last_shift) == (-3, 0)
+
+
+@pytest.mark.parametrize("impl", ["numba", "torch"])
+def test_a_diagonal_pan_is_averaged_too(impl):
+    # 2 px right and 1 px up per frame: the kernels read the average at the move's offset
+    # in both directions, and the rows and columns that come into view start afresh
+    rng = np.random.default_rng(7)
+    big = np.kron(rng.uniform(10.0, 60.0, (H // 4 + 12, W // 4 + 12)), np.ones((4, 4)))
+    den = TemporalDenoiser() if impl == "numba" else TorchTemporalDenoiser()
+    errs_in, errs_out = [], []
+    for t in range(16):
+        y0, x0 = 4 + t, 40 - 2 * t
+        clean = np.repeat(big[y0: y0 + H, x0: x0 + W, None], 3, axis=2)
+        f = _noisy(clean, rng, 3.0)
+        if impl == "numba":
+            out = den(f)
+        else:
+            out = den(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255.0)[0].permute(1, 2, 0).numpy() * 255.0
+        if t >= 6:
+            errs_in.append(np.abs(f - clean).mean())
+            errs_out.append(np.abs(out - clean).mean())
+    assert tuple(int(v) for v in den.last_shift) == (2, -1)
+    assert np.mean(errs_out) < 0.6 * np.mean(errs_in), (np.mean(errs_out), np.mean(errs_in))
+
+
+def _shift_of(impl: str):
+    if impl == "numpy":
+        g = GlobalShift()
+        return lambda y: g(np.repeat(y[..., None], 3, axis=2).reshape(y.shape[0], -1))
+    g = TorchGlobalShift()
+    return lambda y: tuple(int(v) for v in g(torch.from_numpy(y).float()[None, None]))
+
+
+@pytest.mark.parametrize("impl", ["numpy", "torch"])
+def test_global_shift_keeps_still_what_does_not_move(impl):
+    # a still scene of smooth, quiet shading (a whitened correlation peak can land
+    # anywhere there), a still scene of texture, a cut and a flat black frame: no move
+    rng = np.random.default_rng(2)
+    xs, ys = np.arange(W)[None, :], np.arange(H)[:, None]
+    smooth = 60.0 + 20.0 * np.sin(xs / 7.0) * np.cos(ys / 9.0)
+    texture = _texture(rng, W)[:, :W]
+    for scene in (smooth, texture):
+        shift = _shift_of(impl)
+        moves = [shift(np.clip(scene + rng.normal(0.0, 0.4, scene.shape), 0, 255).round().astype(np.uint8)) for _ in range(8)]
+        assert moves == [(0, 0)] * 8, moves
+    shift = _shift_of(impl)
+    shift(texture.astype(np.uint8))
+    assert shift(_texture(np.random.default_rng(9), W)[:, :W].astype(np.uint8)) == (0, 0)  # a cut
+    shift = _shift_of(impl)
+    assert [shift(np.full((H, W), 3, np.uint8)) for _ in range(3)] == [(0, 0)] * 3
+
+
+@pytest.mark.parametrize("impl", ["numpy", "torch"])
+def test_global_shift_follows_a_pan_to_the_pixel(impl):
+    # 2.5 px/frame right and 1 px/frame down: whole-pixel moves that add up to the pan
+    big = np.kron(np.random.default_rng(3).uniform(10.0, 60.0, (H // 4 + 12, W // 4 + 20)), np.ones((4, 4)))
+    shift = _shift_of(impl)
+    total = np.zeros(2)
+    for t in range(13):
+        x0, y0 = 50 - int(round(2.5 * t)), 20 - t
+        total += shift(big[y0: y0 + H, x0: x0 + W].astype(np.uint8))
+    assert tuple(total) == (30.0, 12.0)
 
 
 def test_noise_model_follows_shot_noise():
