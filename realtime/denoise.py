@@ -243,6 +243,24 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
         f = frame[y]
         dst = out[y]
         cd = out_count[y]
+        if still:  # in place, one array per row: what LLVM vectorises best
+            dr = d[y]
+            br = dbox[y]
+            k3 = np.empty(3 * W, np.float32)
+            for x in range(W):
+                ys = kr * dst[3 * x] + kg * dst[3 * x + 1] + kb * dst[3 * x + 2]
+                isig = one / np.sqrt(a + b * max(ys, zero))
+                m = min(max((abs(br[x]) * box_scale * isig - m_lo) * inv_m, zero), one)
+                mp = min(max((abs(dr[x]) * isig - p_lo) * inv_p, zero), one)
+                kf = max(one / (cd[x] + one), k_min)
+                k = kf + (one - kf) * max(m, mp)
+                cd[x] = one / k
+                k3[3 * x] = k
+                k3[3 * x + 1] = k
+                k3[3 * x + 2] = k
+            for i in range(3 * W):  # contiguous: vectorises
+                dst[i] += k3[i] * (np.float32(f[i]) - dst[i])
+            continue
         sy = y - dy
         if sy < 0 or sy >= H:  # a row that has just come into view: taken whole
             for i in range(3 * W):
@@ -267,14 +285,7 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
             k3[3 * x] = k
             k3[3 * x + 1] = k
             k3[3 * x + 2] = k
-        # the frame counts, then the average (with no move, out is state: one array
-        # updated in place, as LLVM vectorises best)
-        if still:
-            for x in range(W):
-                cd[x] = one / k3[3 * x]
-            for i in range(3 * W):  # contiguous: vectorises
-                dst[i] += k3[i] * (np.float32(f[i]) - dst[i])
-            continue
+        # the frame counts, then the average
         cdv = cd[x0:x1]
         for x in range(n):
             cdv[x] = one / k3[3 * x]
