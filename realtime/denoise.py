@@ -221,6 +221,20 @@ def _hist_kernel(frame, state, d, hist, hist_s, step, dx, dy):  # pragma: no cov
                 hist_s[band, b] += 1
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _weight(ys, box, diff, count, a, b, box_scale, m_lo, inv_m, p_lo, inv_p, k_min):  # pragma: no cover - compiled
+    # the update weight of one pixel: the running mean's 1 / (count + 1), at least k_min,
+    # raised towards 1 by the window mean's and the pixel's difference in units of the
+    # noise at the average's brightness ys
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    isig = one / np.sqrt(a + b * max(ys, zero))
+    m = min(max((abs(box) * box_scale * isig - m_lo) * inv_m, zero), one)
+    mp = min(max((abs(diff) * isig - p_lo) * inv_p, zero), one)
+    kf = max(one / (count + one), k_min)
+    return kf + (one - kf) * max(m, mp)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_b, k_min, box_scale,
                    m_lo, m_hi, p_lo, p_hi, dx, dy):  # pragma: no cover
@@ -233,7 +247,6 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
     W = d.shape[1]
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
     one = np.float32(1.0)
-    zero = np.float32(0.0)
     inv_m = one / np.float32(m_hi - m_lo)
     inv_p = one / np.float32(p_hi - p_lo)
     a = np.float32(noise_a)
@@ -250,11 +263,7 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
             k3 = np.empty(3 * W, np.float32)
             for x in range(W):
                 ys = kr * dst[3 * x] + kg * dst[3 * x + 1] + kb * dst[3 * x + 2]
-                isig = one / np.sqrt(a + b * max(ys, zero))
-                m = min(max((abs(br[x]) * box_scale * isig - m_lo) * inv_m, zero), one)
-                mp = min(max((abs(dr[x]) * isig - p_lo) * inv_p, zero), one)
-                kf = max(one / (cd[x] + one), k_min)
-                k = kf + (one - kf) * max(m, mp)
+                k = _weight(ys, br[x], dr[x], cd[x], a, b, box_scale, m_lo, inv_m, p_lo, inv_p, k_min)
                 cd[x] = one / k
                 k3[3 * x] = k
                 k3[3 * x + 1] = k
@@ -278,11 +287,7 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
         k3 = np.empty(3 * n, np.float32)
         for x in range(n):
             ys = kr * sv[3 * x] + kg * sv[3 * x + 1] + kb * sv[3 * x + 2]
-            isig = one / np.sqrt(a + b * max(ys, zero))
-            m = min(max((abs(bv[x]) * box_scale * isig - m_lo) * inv_m, zero), one)
-            mp = min(max((abs(dv[x]) * isig - p_lo) * inv_p, zero), one)
-            kf = max(one / (cv[x] + one), k_min)
-            k = kf + (one - kf) * max(m, mp)
+            k = _weight(ys, bv[x], dv[x], cv[x], a, b, box_scale, m_lo, inv_m, p_lo, inv_p, k_min)
             k3[3 * x] = k
             k3[3 * x + 1] = k
             k3[3 * x + 2] = k
