@@ -242,7 +242,8 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
     # of the luma in units of the noise at the average's brightness v: std = sqrt(a + b v);
     # where static, k is the running mean's 1 / (count + 1), at least k_min; the frames
     # the average holds, out_count, become 1 / k. state and count are read at the move's
-    # offset; with no move, out and out_count must be state and count (updated in place).
+    # offset; with no vertical move (dy == 0), out and out_count must be state and count
+    # (updated in place, a moved row from its own copy), with one, other buffers.
     H = frame.shape[0]
     W = d.shape[1]
     kr, kg, kb = np.float32(_KR), np.float32(_KG), np.float32(_KB)
@@ -277,10 +278,11 @@ def _update_kernel(frame, state, count, out, out_count, d, dbox, noise_a, noise_
                 dst[i] = np.float32(f[i])
             cd[:] = one
             continue
-        # views at the move's offset (see _diff_kernel)
+        # views at the move's offset (see _diff_kernel), of a copy of the source row: a
+        # horizontal move (dy == 0) updates each row in place, from its own copy
         n = x1 - x0
-        sv = state[sy][3 * (x0 - dx): 3 * (x1 - dx)]
-        cv = count[sy][x0 - dx: x1 - dx]
+        sv = state[sy][3 * (x0 - dx): 3 * (x1 - dx)].copy()
+        cv = count[sy][x0 - dx: x1 - dx].copy()
         fv = f[3 * x0: 3 * x1]
         dv = d[y][x0:x1]
         bv = dbox[y][x0:x1]
@@ -627,9 +629,9 @@ class TemporalDenoiser:
         # (falls slowly: motion over much of the frame also makes d and its mean alike)
         self._ratio = ratio if self._ratio is None else self._ratio + (0.3 if ratio > self._ratio else 0.05) * (ratio - self._ratio)
         c = self.cfg
-        if dx == 0 and dy == 0:  # in place
+        if dy == 0:  # in place (a horizontal move too: each row is updated from its own copy)
             out, out_count = self._state, self._count
-        else:  # into the spare buffers (the array the last call returned is left as it was)
+        else:  # into the spare buffers (rows are read from other rows that other threads write)
             if self._spare is None or self._spare[0].shape != self._state.shape:
                 self._spare = (np.empty_like(self._state), np.empty_like(self._count))
             out, out_count = self._spare
