@@ -45,8 +45,9 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
   everywhere; a moving object on a still background moves nothing.
 
 :class:`TemporalDenoiser` works on uint8 HxWx3 frames with numba kernels and OpenCV's
-box filter (about 5 ms per 1280x720 frame on one idle core; 10.5 ms of wall time in the
-pipeline beside decode and encode, docs/BENCHMARKS.md §9); :class:`TorchTemporalDenoiser`
+box filter (about 2.4 ms per 1280x720 frame of a still scene and 3.9 ms of a moving one
+on an idle machine, 10–13 ms of wall time in the pipeline beside decode and encode,
+docs/BENCHMARKS.md §18); :class:`TorchTemporalDenoiser`
 does the same with tensor ops on (1, 3, H, W) float frames, for the CUDA path (per-band
 noise without the line fit, with the same spatial cap, block-noise ratio and motion floor;
 tested on CPU tensors only).
