@@ -373,6 +373,12 @@ _ALIGN_WIDTH = 128
 _ALIGN_CUTOFF = 0.2
 
 
+#: a move that leaves a colour plane (R - G, B - G) more than this many times the
+#: difference that no move leaves is not the camera's (noise alone scatters the ratio
+#: by a few per cent either side of 1).
+_CHROMA_SLACK = 1.1
+
+
 def _align_factor(w: int) -> int:
     return max(1, round(w / _ALIGN_WIDTH))
 
@@ -385,29 +391,38 @@ def _lowpass(sh: int, sw: int) -> np.ndarray:
 
 
 @njit(cache=True, fastmath=True)
-def _reduce_luma(rows, s, win, out):  # pragma: no cover - compiled
-    # out (sh, sw) = the luma's s x s box means of the uint8 RGB rows, less their mean,
-    # times the window. Serial: a parallel region waits for a second core that decode
-    # and encode keep busy (in the pipeline it cost 4 ms of wall time for 1 ms of work).
-    sh, sw = out.shape
+def _reduce_planes(rows, s, win, out):  # pragma: no cover - compiled
+    # out (3, sh, sw): the s x s box means of the uint8 RGB rows as luma, R - G and B - G,
+    # each less its mean, times the window. Serial, and holding the GIL like the other
+    # small steps of the estimate: in the pipeline a parallel region waited for a second
+    # core that decode and encode keep busy (4 ms of wall time for 1 ms of work).
+    sh, sw = out.shape[1:]
     n = sw * s
-    kr, kg, kb = np.float32(_KR / (s * s)), np.float32(_KG / (s * s)), np.float32(_KB / (s * s))
+    q = np.float32(1.0 / (s * s))
+    kr, kg, kb = np.float32(_KR) * q, np.float32(_KG) * q, np.float32(_KB) * q
     for j in range(sh):
-        t = np.zeros(n, np.float32)
+        ty = np.zeros(n, np.float32)
+        t1 = np.zeros(n, np.float32)
+        t2 = np.zeros(n, np.float32)
         for y in range(j * s, j * s + s):
             f = rows[y]
             for x in range(n):  # vectorises
-                t[x] += kr * np.float32(f[3 * x]) + kg * np.float32(f[3 * x + 1]) + kb * np.float32(f[3 * x + 2])
-        o = out[j]
-        for i in range(sw):
-            acc = np.float32(0.0)
-            for x in range(i * s, i * s + s):
-                acc += t[x]
-            o[i] = acc
-    m = out.mean()
-    for j in range(sh):
-        for i in range(sw):
-            out[j, i] = (out[j, i] - m) * win[j, i]
+                r, g, b = np.float32(f[3 * x]), np.float32(f[3 * x + 1]), np.float32(f[3 * x + 2])
+                ty[x] += kr * r + kg * g + kb * b
+                t1[x] += q * (r - g)
+                t2[x] += q * (b - g)
+        for c, t in ((0, ty), (1, t1), (2, t2)):
+            o = out[c, j]
+            for i in range(sw):
+                acc = np.float32(0.0)
+                for x in range(i * s, i * s + s):
+                    acc += t[x]
+                o[i] = acc
+    for c in range(3):
+        m = out[c].mean()
+        for j in range(sh):
+            for i in range(sw):
+                out[c, j, i] = (out[c, j, i] - m) * win[j, i]
 
 
 @njit(cache=True, fastmath=True)
@@ -507,14 +522,15 @@ class GlobalShift:
             self._win = cv2.createHanningWindow((sw, sh), cv2.CV_32F)
             self._lp = _lowpass(sh, sw)
             self._fy, self._fx = np.fft.fftfreq(sh).astype(np.float32), np.fft.rfftfreq(sw).astype(np.float32)
-            self._small = np.empty((sh, sw), np.float32)
+            self._planes = np.empty((3, sh, sw), np.float32)  # luma, R - G, B - G
             self._pair = np.empty((2, sh, sw // 2 + 1), np.complex64)  # whitened, plain
             self._prev = None
-        _reduce_luma(rows, s, self._win, self._small)
-        spec = np.fft.rfft2(self._small)
-        prev, self._prev = self._prev, spec
-        if prev is None:
+        _reduce_planes(rows, s, self._win, self._planes)
+        specs = np.fft.rfft2(self._planes)  # one call for the three planes
+        prevs, self._prev = self._prev, specs
+        if prevs is None:
             return self._nothing()
+        spec, prev = specs[0], prevs[0]
         still = _cross_spectra(spec, prev, self._lp, self._pair[1], self._pair[0])
         best, best_err = (0.0, 0.0), still
         for r in np.fft.irfft2(self._pair, s=(sh, sw)):  # one call for both
@@ -525,6 +541,12 @@ class GlobalShift:
         self.residual = best_err / still if still > 0 else 1.0
         if not self.residual <= self.max_residual:
             return self._nothing()
+        # the colour must move the same way: a scene whose colours move apart from its
+        # brightness (rare in camera footage) would otherwise be averaged out of line
+        for c in (1, 2):
+            if _residual(specs[c], prevs[c], self._lp, self._fx, self._fy, *best) > _CHROMA_SLACK * _residual(
+                    specs[c], prevs[c], self._lp, self._fx, self._fy, 0.0, 0.0) + 1e-9:
+                return self._nothing()
         self._acc += (best[0] * s, best[1] * s)
         move = np.rint(self._acc)
         if abs(move[0]) > w // 4 or abs(move[1]) > h // 4:  # a quarter of the frame: a cut
@@ -691,16 +713,18 @@ class TorchGlobalShift:
         self._prev = None
         self._acc = None
 
-    def __call__(self, luma: Tensor) -> Tensor:
-        """``luma``: (1, 1, H, W), any scale. Returns the move ``(dx, dy)``."""
-        h, w = luma.shape[-2:]
-        dev = luma.device
+    def __call__(self, x: Tensor) -> Tensor:
+        """``x``: the (1, 3, H, W) RGB frame in [0, 1]. Returns the move ``(dx, dy)``."""
+        h, w = x.shape[-2:]
+        dev = x.device
         s = _align_factor(w)
         sh, sw = h // s, w // s
         none = torch.zeros(2, dtype=torch.long, device=dev)
         if min(sh, sw) < 16:
             return none
-        small = F.avg_pool2d(luma[..., : sh * s, : sw * s].float(), s)[0, 0]
+        r, g, b = F.avg_pool2d(x[..., : sh * s, : sw * s].float() * 255.0, s)[0]
+        planes = torch.stack([_KR * r + _KG * g + _KB * b, r - g, b - g])  # luma, R - G, B - G
+        small = planes[0]
         if self._win is None or self._win.shape != small.shape or self._win.device != dev:
             self._win = torch.from_numpy(cv2.createHanningWindow((sw, sh), cv2.CV_32F)).to(dev)
             self._lp = torch.from_numpy(_lowpass(sh, sw)).to(dev)
@@ -709,11 +733,12 @@ class TorchGlobalShift:
             self._prev = None
         if self._acc is None or self._acc.device != dev:
             self._acc = torch.zeros(2, device=dev)
-        spec = torch.fft.rfft2((small - small.mean()) * self._win)
-        prev, self._prev = self._prev, spec
-        if prev is None:
+        specs = torch.fft.rfft2((planes - planes.mean((1, 2), keepdim=True)) * self._win)
+        prevs, self._prev = self._prev, specs
+        if prevs is None:
             self._acc.zero_()
             return none
+        spec, prev = specs[0], prevs[0]
         raw = spec * prev.conj()
         mag = raw.abs()
         cross = raw * self._lp
@@ -725,6 +750,11 @@ class TorchGlobalShift:
         j = errs.argmin()
         best, err = cands[j], errs[j]
         ok = err <= self.max_residual * still
+        # the colour planes must move the same way (GlobalShift's test)
+        phase = torch.exp(-2j * torch.pi * (self._fx * best[0] + self._fy * best[1]))
+        moved_c = (self._lp * (specs[1:] - prevs[1:] * phase).abs().square()).sum((1, 2))
+        still_c = (self._lp * (specs[1:] - prevs[1:]).abs().square()).sum((1, 2))
+        ok = ok & (moved_c <= _CHROMA_SLACK * still_c + 1e-9).all()
         acc = torch.where(ok, self._acc + best * s, 0.0)
         move = acc.round()
         cut = (move[0].abs() > w // 4) | (move[1].abs() > h // 4)
@@ -801,7 +831,7 @@ class TorchTemporalDenoiser:
             self._ratio = None
             if self._shift is not None:
                 self._shift.reset()
-                self._shift(self._luma(x))
+                self._shift(x)
             return self._state.to(x.dtype)
         c = self.cfg
         if c.strength == 0.0:
@@ -809,7 +839,7 @@ class TorchTemporalDenoiser:
             return self._state.to(x.dtype)
         yx = self._luma(x)  # the frame's luma, 0..255
         if self._shift is not None:
-            self._follow(x, self._shift(yx))
+            self._follow(x, self._shift(x))
         s = self._state
         w = self._luma_w
         ys = (s * w).sum(1, keepdim=True) * 255.0

@@ -209,9 +209,10 @@ def test_a_diagonal_pan_is_averaged_too(impl):
 def _shift_of(impl: str):
     if impl == "numpy":
         g = GlobalShift()
-        return lambda y: g(np.repeat(y[..., None], 3, axis=2).reshape(y.shape[0], -1))
+        return lambda y: g(np.ascontiguousarray(y if y.ndim == 3 else np.repeat(y[..., None], 3, axis=2)).reshape(y.shape[0], -1))
     g = TorchGlobalShift()
-    return lambda y: tuple(int(v) for v in g(torch.from_numpy(y).float()[None, None]))
+    return lambda y: tuple(int(v) for v in g(torch.from_numpy(y if y.ndim == 3 else np.repeat(y[..., None], 3, axis=2))
+                                                .permute(2, 0, 1)[None].float() / 255.0))
 
 
 @pytest.mark.parametrize("impl", ["numpy", "torch"])
@@ -228,6 +229,22 @@ def test_global_shift_keeps_still_what_does_not_move(impl):
         assert moves == [(0, 0)] * 8, moves
     shift = _shift_of(impl)
     assert [shift(np.full((H, W), 3, np.uint8)) for _ in range(3)] == [(0, 0)] * 3
+
+
+@pytest.mark.parametrize("impl", ["numpy", "torch"])
+def test_global_shift_needs_the_colours_to_move_with_the_brightness(impl, monkeypatch):
+    # the pipeline benchmark's test pattern: its colour channels move in different
+    # directions; a shift that explains the luma (about 4 px/frame) moves the colours out
+    # of line, so none is taken
+    import realtime.denoise as rd
+    from realtime.degrade import pattern_frames
+
+    frames = list(pattern_frames(8, 640, 360, seed=0))
+    shift = _shift_of(impl)
+    assert [shift(f) for f in frames] == [(0, 0)] * 8
+    monkeypatch.setattr(rd, "_CHROMA_SLACK", 1e9)  # the luma alone would follow it
+    shift = _shift_of(impl)
+    assert all(m[0] >= 2 for m in [shift(f) for f in frames][2:])
 
 
 @pytest.mark.parametrize("impl", ["numba", "torch"])
