@@ -39,8 +39,9 @@ The filter is a motion-adaptive recursive average, per pixel, on all three chann
 * The average follows the camera (``align``): :class:`GlobalShift` measures the frame's
   global translation against the last one (a low-passed phase correlation of the luma
   reduced to ~128 pixels across, taken only when it explains the two frames better than
-  no move and the colours move with it) and the kernels read the average at that offset, in whole pixels (no
-  interpolation blurs it), the strips that come into view starting afresh. A pan or a
+  no move and the colours move with it) and the kernels read the average at that offset,
+  in whole pixels (no interpolation blurs it), the strips that come into view starting
+  afresh. A pan or a
   shaking hand is then averaged like a still scene instead of reading as motion
   everywhere; a moving object on a still background moves nothing.
 
@@ -124,6 +125,8 @@ class DenoiseConfig:
             raise ValueError(f"denoise window must be a positive odd number, got {self.window}")
         if self.motion_floor < 0.0:
             raise ValueError(f"denoise motion_floor must be >= 0, got {self.motion_floor}")
+        if not 0.0 < self.align_residual <= 1.0:
+            raise ValueError(f"denoise align_residual must be in (0, 1], got {self.align_residual}")
 
     @property
     def k_min(self) -> float:
@@ -135,9 +138,9 @@ class DenoiseConfig:
 
 # The kernels read the last average ``state`` where the camera's move (dx, dy) puts it:
 # the pixel (y, x) of the new frame lies at (y - dy, x - dx) in the average, and a pixel
-# that comes into view has no average yet (it is taken whole). No copy of the state is
-# made for the move; the update writes the new average into ``out`` (``state`` itself
-# when there is no move).
+# that comes into view has no average yet (it is taken whole). The update writes the new
+# average into ``out``: ``state`` itself unless the move is vertical (a horizontally moved
+# row is updated from a copy of its source row), a second buffer when it is.
 
 
 @njit(cache=True)
@@ -460,6 +463,24 @@ def _residual(spec, prev, lp, fx, fy, dx, dy):  # pragma: no cover - compiled
     return err
 
 
+@njit(cache=True, fastmath=True)
+def _colour_follows(specs, prevs, lp, fx, fy, dx, dy, slack):  # pragma: no cover - compiled
+    # whether moving the last frame's colour planes (1: R - G, 2: B - G) by (dx, dy) leaves
+    # each of them at most ``slack`` times the low-passed difference that no move leaves
+    moved = np.zeros(2)
+    still = np.zeros(2)
+    for j in range(lp.shape[0]):
+        for i in range(lp.shape[1]):
+            ph = -2.0 * np.pi * (fx[i] * dx + fy[j] * dy)
+            rot = complex(np.cos(ph), np.sin(ph))
+            for c in range(2):
+                e = specs[c + 1, j, i] - prevs[c + 1, j, i] * rot
+                moved[c] += lp[j, i] * (e.real * e.real + e.imag * e.imag)
+                e = specs[c + 1, j, i] - prevs[c + 1, j, i]
+                still[c] += lp[j, i] * (e.real * e.real + e.imag * e.imag)
+    return moved[0] <= slack * still[0] + 1e-9 and moved[1] <= slack * still[1] + 1e-9
+
+
 def _peak_offset(m1: float, c: float, p1: float) -> float:
     """Sub-sample position of a peak from three samples: a Gaussian through them (the
     low-pass weight makes the peak one), a parabola where a sample is not positive."""
@@ -484,7 +505,7 @@ class GlobalShift:
 
     Each call takes the new frame (uint8 RGB rows) and returns ``(dx, dy)``: the
     content moved by that much since the last frame (``new[y, x] = old[y - dy, x - dx]``),
-    or ``(0, 0)``. The luma is reduced to about 200 pixels across; two candidates, the
+    or ``(0, 0)``. The luma is reduced to about 128 pixels across; two candidates, the
     peak of the phase correlation (sharp on texture) and of the plain cross-correlation
     (robust on smooth shading), both low-passed (the high frequencies hold the noise and
     the codec's block grid, which stays put), are scored by how much of the two frames'
@@ -492,9 +513,9 @@ class GlobalShift:
     ``max_residual`` of what no shift leaves, and moves the colour planes (R - G, B - G)
     as well: a still scene, a dark, flat frame or colours moving apart from the brightness
     give none. (Two unrelated scenes often leave 0.5–0.8 at low frequencies, so a cut may
-    give a move; the motion test restarts the average everywhere at a cut anyway.) The sub-pixel remainder carries over to the next frame, so a pan of
-    1.5 px/frame moves the average by 1 and 2 px in turn and never drifts more than half a
-    pixel from the picture.
+    give a move; the motion test restarts the average everywhere at a cut anyway.) The
+    sub-pixel remainder carries over to the next frame, so a pan of 1.5 px/frame moves the
+    average by 1 and 2 px in turn and never drifts more than half a pixel from the picture.
     """
 
     def __init__(self, max_residual: float = 0.8):
@@ -546,10 +567,8 @@ class GlobalShift:
             return self._nothing()
         # the colour must move the same way: a scene whose colours move apart from its
         # brightness (rare in camera footage) would otherwise be averaged out of line
-        for c in (1, 2):
-            if _residual(specs[c], prevs[c], self._lp, self._fx, self._fy, *best) > _CHROMA_SLACK * _residual(
-                    specs[c], prevs[c], self._lp, self._fx, self._fy, 0.0, 0.0) + 1e-9:
-                return self._nothing()
+        if not _colour_follows(specs, prevs, self._lp, self._fx, self._fy, best[0], best[1], _CHROMA_SLACK):
+            return self._nothing()
         self._acc += (best[0] * s, best[1] * s)
         move = np.rint(self._acc)
         if abs(move[0]) > w // 4 or abs(move[1]) > h // 4:  # a quarter of the frame: a cut
@@ -727,8 +746,7 @@ class TorchGlobalShift:
             return none
         r, g, b = F.avg_pool2d(x[..., : sh * s, : sw * s].float() * 255.0, s)[0]
         planes = torch.stack([_KR * r + _KG * g + _KB * b, r - g, b - g])  # luma, R - G, B - G
-        small = planes[0]
-        if self._win is None or self._win.shape != small.shape or self._win.device != dev:
+        if self._win is None or self._win.shape != (sh, sw) or self._win.device != dev:
             self._win = torch.from_numpy(cv2.createHanningWindow((sw, sh), cv2.CV_32F)).to(dev)
             self._lp = torch.from_numpy(_lowpass(sh, sw)).to(dev)
             self._fy = torch.fft.fftfreq(sh, device=dev)[:, None]
@@ -754,8 +772,7 @@ class TorchGlobalShift:
         best, err = cands[j], errs[j]
         ok = err <= self.max_residual * still
         # the colour planes must move the same way (GlobalShift's test)
-        phase = torch.exp(-2j * torch.pi * (self._fx * best[0] + self._fy * best[1]))
-        moved_c = (self._lp * (specs[1:] - prevs[1:] * phase).abs().square()).sum((1, 2))
+        moved_c = (self._lp * (specs[1:] - prevs[1:] * phase[j]).abs().square()).sum((1, 2))
         still_c = (self._lp * (specs[1:] - prevs[1:]).abs().square()).sum((1, 2))
         ok = ok & (moved_c <= _CHROMA_SLACK * still_c + 1e-9).all()
         acc = torch.where(ok, self._acc + best * s, 0.0)

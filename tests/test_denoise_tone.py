@@ -567,3 +567,10 @@ def test_engine_keeps_a_thin_line_sharp():
     spread = lambda p: abs(float((p[3] + p[7]) / 2 / p[5]))  # noqa: E731  (2 px either side, over the peak)
     assert spread(sharp) < 0.5 * spread(soft)
     assert sharp[5] > soft[5]
+
+
+def test_denoise_config_rejects_bad_values():
+    for kw in ({"strength": 1.5}, {"window": 4}, {"motion_floor": -1.0}, {"align_residual": 0.0}, {"align_residual": 1.5}):
+        with pytest.raises(ValueError):
+            DenoiseConfig(**kw)
+    DenoiseConfig(align_residual=1.0, align=False)  # valid
